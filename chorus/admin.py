@@ -1,0 +1,102 @@
+"""Kafka topic administration from the registry: create idempotently, describe."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+
+from schemas import REGISTRY, TopicSpec
+
+from .errors import AdminError
+
+TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class TopicState:
+    name: str
+    partitions: int
+    cleanup_policy: str
+    end_offsets: tuple[int, ...]
+
+    @property
+    def messages(self) -> int:
+        return sum(self.end_offsets)
+
+
+def _admin(bootstrap: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": bootstrap})
+
+
+def create_topics(
+    bootstrap: str, specs: tuple[TopicSpec, ...] = REGISTRY, *, replication: int | None = None
+) -> dict[str, str]:
+    """Create every topic that is missing; report 'created' or 'exists' per topic.
+
+    An existing topic with fewer partitions than the registry asks for is an error:
+    its keys would be co-partitioned differently from the rest.
+    """
+    admin = _admin(bootstrap)
+    new = [
+        NewTopic(spec.name, spec.partitions, replication or spec.replication, config=spec.config()) for spec in specs
+    ]
+    outcome: dict[str, str] = {}
+    for name, future in admin.create_topics(new, request_timeout=TIMEOUT_S).items():
+        try:
+            future.result(timeout=TIMEOUT_S)
+            outcome[name] = "created"
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise AdminError(f"cannot create topic {name}: {exc.args[0].str()}") from exc
+            outcome[name] = "exists"
+    _check_partitions(admin, specs)
+    return outcome
+
+
+def _check_partitions(admin: AdminClient, specs: tuple[TopicSpec, ...]) -> None:
+    metadata = admin.list_topics(timeout=TIMEOUT_S)
+    for spec in specs:
+        found = metadata.topics.get(spec.name)
+        if found is None or found.error is not None:
+            raise AdminError(f"topic {spec.name} did not appear on the broker")
+        if len(found.partitions) < spec.partitions:
+            raise AdminError(
+                f"topic {spec.name} has {len(found.partitions)} partitions, the registry needs {spec.partitions}: "
+                "delete it or add partitions"
+            )
+
+
+def describe_topics(bootstrap: str, specs: tuple[TopicSpec, ...] = REGISTRY) -> list[TopicState | str]:
+    """Partition count, cleanup policy and end offsets per topic; a plain name where it is missing."""
+    admin = _admin(bootstrap)
+    metadata = admin.list_topics(timeout=TIMEOUT_S)
+    existing = [spec for spec in specs if spec.name in metadata.topics]
+    policies = _cleanup_policies(admin, [spec.name for spec in existing])
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "chorus-admin", "enable.auto.commit": False})
+    try:
+        states: list[TopicState | str] = []
+        for spec in specs:
+            if spec not in existing:
+                states.append(spec.name)
+                continue
+            partitions = sorted(metadata.topics[spec.name].partitions)
+            ends = tuple(
+                consumer.get_watermark_offsets(TopicPartition(spec.name, p), timeout=TIMEOUT_S)[1] for p in partitions
+            )
+            states.append(TopicState(spec.name, len(partitions), policies.get(spec.name, "?"), ends))
+        return states
+    finally:
+        consumer.close()
+
+
+def _cleanup_policies(admin: AdminClient, names: list[str]) -> dict[str, str]:
+    if not names:
+        return {}
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in names]
+    policies = {}
+    for resource, future in admin.describe_configs(resources, request_timeout=TIMEOUT_S).items():
+        entries = future.result(timeout=TIMEOUT_S)
+        policies[resource.name] = entries["cleanup.policy"].value
+    return policies

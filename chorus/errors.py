@@ -1,0 +1,13 @@
+"""Errors of the operator's command line. Each message says what to do about it."""
+
+from __future__ import annotations
+
+from schemas import ChorusError
+
+
+class StackError(ChorusError):
+    """The local stack cannot start, stop or be reached."""
+
+
+class AdminError(ChorusError):
+    """A topic operation failed."""

@@ -1,0 +1,212 @@
+"""One pydantic model per event. These are the product's public contracts: change
+them only compatibly (new optional fields), or bump `schema_version`."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .envelope import Event, Id, Priority, Probability, Score, UtcDatetime
+
+NonNegative = Annotated[float, Field(ge=0.0)]
+Positive = Annotated[float, Field(gt=0.0)]
+
+Severity = Literal["low", "medium", "high", "critical"]
+SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high", "critical")
+
+Metric = Literal["latency_ms", "error_rate", "queue_depth", "cpu", "requests_per_s"]
+
+InfectionMode = Literal["hoarder", "flood", "latency", "errors", "deceptive", "defiant"]
+
+
+class _Part(BaseModel):
+    """A nested part of an event: strict like the envelope."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- what agents publish -------------------------------------------------------------
+
+
+class Intention(Event):
+    """An agent announces that it wants to acquire, or is releasing, an amount of a resource."""
+
+    event_type: Literal["intention"] = "intention"
+    agent_id: Id
+    action: Literal["acquire", "release"]
+    resource: Id
+    amount: Positive = Field(description="Units of the resource's capacity.")
+    priority: Priority = 5
+    hold_s: Positive | None = Field(default=None, description="How long the agent means to hold an acquisition.")
+
+
+class Vitals(Event):
+    """An agent's health sample for one tick."""
+
+    METRICS: ClassVar[tuple[Metric, ...]] = ("latency_ms", "error_rate", "queue_depth", "cpu", "requests_per_s")
+
+    event_type: Literal["vitals"] = "vitals"
+    agent_id: Id
+    latency_ms: NonNegative
+    error_rate: Probability
+    queue_depth: NonNegative
+    cpu: Probability
+    requests_per_s: NonNegative
+
+
+# --- what the processors decide -------------------------------------------------------
+
+
+class Anomaly(Event):
+    """A sustained deviation of one agent's metric from its learned baseline."""
+
+    event_type: Literal["anomaly"] = "anomaly"
+    agent_id: Id
+    metric: Metric
+    value: float
+    mean: float
+    stddev: NonNegative
+    zscore: float
+    severity: Severity
+    sustained_samples: int = Field(ge=1, description="Consecutive deviating samples that raised it.")
+
+
+class MetricBaseline(_Part):
+    count: int = Field(ge=0)
+    mean: float
+    stddev: NonNegative
+
+
+class BaselineSnapshot(Event):
+    """An agent's learned baselines; the compacted topic keeps the latest per agent."""
+
+    event_type: Literal["baseline_snapshot"] = "baseline_snapshot"
+    agent_id: Id
+    metrics: dict[Metric, MetricBaseline]
+    frozen: bool = Field(description="True while the agent is anomalous: its baseline is not learning.")
+    anomalous_metrics: tuple[Metric, ...] = ()
+
+
+TrustReason = Literal["anomaly", "conflict", "hoarding", "good_behaviour", "released", "operator"]
+
+
+class TrustChange(Event):
+    """A change of an agent's trust score (0 to 100) with its reason and cause."""
+
+    event_type: Literal["trust_change"] = "trust_change"
+    agent_id: Id
+    before: Score
+    after: Score
+    reason: TrustReason
+    detail: str = ""
+
+    @property
+    def delta(self) -> float:
+        return self.after - self.before
+
+
+class AffectedAgent(_Part):
+    agent_id: Id
+    demand: NonNegative
+    share: Probability = Field(description="The agent's share of the window's total demand.")
+    fair_share: Probability
+    priority: Priority
+    aggressiveness: Probability
+
+
+class Equilibrium(_Part):
+    """The game-theoretic reading of the claim (hawk/dove by default)."""
+
+    model: str = "hawk_dove"
+    resource_value: NonNegative
+    conflict_cost: NonNegative
+    p_escalate: Probability = Field(description="Mixed Nash equilibrium probability of escalating (playing hawk).")
+    p_deadlock: Probability
+    p_starvation: Probability
+
+
+FailureMode = Literal["none", "contention", "starvation", "deadlock", "hoarding"]
+
+
+class ConflictPrediction(Event):
+    """A predicted conflict over one resource in one event-time window."""
+
+    event_type: Literal["conflict_prediction"] = "conflict_prediction"
+    resource: Id
+    window_start: UtcDatetime
+    window_end: UtcDatetime
+    capacity: Positive
+    demand: NonNegative
+    risk: Probability
+    confidence: Probability
+    failure_mode: FailureMode
+    affected: tuple[AffectedAgent, ...] = ()
+    most_aggressive: Id | None = None
+    equilibrium: Equilibrium | None = None
+    recommended_actions: tuple[str, ...] = ()
+    source: Literal["fast_path", "gemini"] = "fast_path"
+    analysis: str | None = Field(default=None, description="Gemini's analysis, on enriched predictions only.")
+
+    @model_validator(mode="after")
+    def _window_ordered(self) -> Self:
+        if self.window_end < self.window_start:
+            raise ValueError("window_end is before window_start")
+        return self
+
+
+QuarantineAction = Literal["quarantine", "release", "pending_approval"]
+QuarantineReason = Literal["low_trust", "conflict_aggressor", "critical_anomaly", "operator", "term_expired"]
+
+
+class QuarantineDecision(Event):
+    """Quarantine or release of one agent, or a quarantine waiting for an operator."""
+
+    event_type: Literal["quarantine_decision"] = "quarantine_decision"
+    agent_id: Id
+    action: QuarantineAction
+    reason: QuarantineReason
+    until: UtcDatetime | None = Field(default=None, description="Event time at which the term ends (quarantines).")
+    offense_count: int = Field(default=0, ge=0)
+    trust: Score | None = None
+    detail: str = ""
+
+
+class OperatorCommand(Event):
+    """An operator's override, written by the `chorus` CLI."""
+
+    event_type: Literal["operator_command"] = "operator_command"
+    agent_id: Id
+    command: Literal["quarantine", "release", "approve", "reject", "set_trust"]
+    trust: Score | None = Field(default=None, description="The new score, for set_trust only.")
+    operator: Id
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _trust_only_for_set_trust(self) -> Self:
+        if (self.command == "set_trust") != (self.trust is not None):
+            raise ValueError("trust is required for set_trust and not allowed otherwise")
+        return self
+
+
+class DeadLetter(Event):
+    """A message a processor could not use, kept whole for an operator."""
+
+    event_type: Literal["dead_letter"] = "dead_letter"
+    source_topic: Id
+    partition: int = Field(ge=0)
+    offset: int = Field(ge=0)
+    raw_value_b64: str = Field(description="The message value, base64; empty for a null value.")
+    raw_key_b64: str | None = None
+    error: str = Field(min_length=1)
+
+
+class GroundTruth(Event):
+    """The simulator's record of an infection starting or ending. Only evaluation reads it."""
+
+    event_type: Literal["ground_truth"] = "ground_truth"
+    agent_id: Id
+    infection_id: Id
+    mode: InfectionMode
+    phase: Literal["start", "end"]
+    scenario: Id

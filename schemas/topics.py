@@ -1,0 +1,88 @@
+"""The topic registry: the single source of truth for every topic Chorus uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from .envelope import Event
+from .events import (
+    Anomaly,
+    BaselineSnapshot,
+    ConflictPrediction,
+    DeadLetter,
+    GroundTruth,
+    Intention,
+    OperatorCommand,
+    QuarantineDecision,
+    TrustChange,
+    Vitals,
+)
+
+DEFAULT_PARTITIONS = 8
+WEEK_MS = 7 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    key_field: str
+    model: type[Event]
+    description: str
+    partitions: int = DEFAULT_PARTITIONS
+    replication: int = 1
+    cleanup_policy: Literal["delete", "compact"] = "delete"
+    retention_ms: int = WEEK_MS
+
+    def config(self) -> dict[str, str]:
+        """Broker-side topic configuration."""
+        cfg = {"cleanup.policy": self.cleanup_policy}
+        if self.cleanup_policy == "delete":
+            cfg["retention.ms"] = str(self.retention_ms)
+        return cfg
+
+    def key_of(self, event: Event) -> bytes:
+        return str(getattr(event, self.key_field)).encode()
+
+
+INTENTIONS = TopicSpec("agent.intentions", "agent_id", Intention, "What agents intend to do with resources.")
+VITALS = TopicSpec("agent.vitals", "agent_id", Vitals, "Agents' health samples, one per tick.")
+ADMITTED = TopicSpec(
+    "agent.intentions.admitted", "agent_id", Intention, "Intentions the quarantine gate let through, in per-agent order."
+)
+ANOMALIES = TopicSpec("immune.anomalies", "agent_id", Anomaly, "Sustained deviations from an agent's baseline.")
+BASELINES = TopicSpec(
+    "immune.baselines", "agent_id", BaselineSnapshot, "Latest learned baseline per agent.", cleanup_policy="compact"
+)
+TRUST = TopicSpec("immune.trust", "agent_id", TrustChange, "Every trust score change, with reason and cause.")
+CONFLICTS = TopicSpec("immune.conflicts", "resource", ConflictPrediction, "Predicted conflicts per resource and window.")
+QUARANTINE = TopicSpec("immune.quarantine", "agent_id", QuarantineDecision, "Quarantine, release and pending decisions.")
+COMMANDS = TopicSpec("immune.commands", "agent_id", OperatorCommand, "Operator overrides from the chorus CLI.")
+DEADLETTER = TopicSpec(
+    "immune.deadletter", "source_topic", DeadLetter, "Messages a processor could not use.", retention_ms=4 * WEEK_MS
+)
+TRUTH = TopicSpec("sim.truth", "agent_id", GroundTruth, "The simulator's infections; read by evaluation only.")
+
+REGISTRY: tuple[TopicSpec, ...] = (
+    INTENTIONS,
+    VITALS,
+    ADMITTED,
+    ANOMALIES,
+    BASELINES,
+    TRUST,
+    CONFLICTS,
+    QUARANTINE,
+    COMMANDS,
+    DEADLETTER,
+    TRUTH,
+)
+
+_BY_NAME = {spec.name: spec for spec in REGISTRY}
+
+
+def topic(name: str) -> TopicSpec:
+    """The spec of a registered topic; KeyError names the known ones."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown topic {name!r}; known: {', '.join(_BY_NAME)}") from None

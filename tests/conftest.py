@@ -1,0 +1,27 @@
+"""Shared fixtures. Integration tests ask for `services`; nothing here mocks a service."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.services import Services, provide_services
+
+
+@pytest.fixture(scope="session")
+def services() -> Services:
+    """A real Kafka broker and Redis server, with every registry topic created.
+
+    From KAFKA_BOOTSTRAP_SERVERS / REDIS_URL when set, else testcontainers when a
+    Docker engine answers, else the project's local stack (`chorus stack up`).
+    With CHORUS_REQUIRE_SERVICES=1 (CI) a missing service fails the run.
+    """
+    with provide_services() as provided:
+        yield provided
+
+
+@pytest.fixture
+def run_id() -> str:
+    """A fresh run id, so tests sharing the broker and Redis never see each other's state."""
+    return f"test-{uuid.uuid4().hex[:12]}"
