@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
@@ -56,11 +57,18 @@ def create_topics(
 
 
 def _check_partitions(admin: AdminClient, specs: tuple[TopicSpec, ...]) -> None:
-    metadata = admin.list_topics(timeout=TIMEOUT_S)
+    # A freshly created topic reaches the broker's metadata a moment after create returns.
+    deadline = time.monotonic() + TIMEOUT_S
+    while True:
+        metadata = admin.list_topics(timeout=TIMEOUT_S)
+        missing = [s.name for s in specs if s.name not in metadata.topics or metadata.topics[s.name].error is not None]
+        if not missing:
+            break
+        if time.monotonic() > deadline:
+            raise AdminError(f"topics did not appear on the broker: {', '.join(missing)}")
+        time.sleep(0.2)
     for spec in specs:
-        found = metadata.topics.get(spec.name)
-        if found is None or found.error is not None:
-            raise AdminError(f"topic {spec.name} did not appear on the broker")
+        found = metadata.topics[spec.name]
         if len(found.partitions) < spec.partitions:
             raise AdminError(
                 f"topic {spec.name} has {len(found.partitions)} partitions, the registry needs {spec.partitions}: "
