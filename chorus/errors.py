@@ -11,3 +11,7 @@ class StackError(ChorusError):
 
 class AdminError(ChorusError):
     """A topic operation failed."""
+
+
+class PipelineError(ChorusError):
+    """A processor of the demo or evaluation pipeline failed to start or died."""

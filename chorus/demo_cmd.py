@@ -1,0 +1,156 @@
+"""`chorus demo`: the whole immune system on a simulated fleet, with a live summary and a report."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import UTC, datetime
+
+import click
+
+from simulator import BrokerUnreachable, FleetLink, Progress, ScenarioError, Simulation, load_scenario, run
+
+from . import admin, stack
+from .errors import PipelineError, StackError
+from .observer import Observer, RunView, describe, seconds_between
+from .pipeline import Workers
+
+DRAIN_QUIET_S = 3.0
+DRAIN_MAX_S = 30.0
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.command()
+@click.option("--scenario", "scenario_ref", default="hoarder", show_default=True, metavar="NAME|PATH",
+              help="A shipped scenario (clean, hoarder, flood, mixed, cascade, large) or a YAML file.")
+@click.option("--duration", type=click.FloatRange(min=1), default=None, help="Simulated seconds (default: the scenario's).")
+@click.option("--agents", type=click.IntRange(5, 100_000), default=None, help="Fleet size (default: the scenario's).")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Override the scenario's seed.")
+@click.option("--speed", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              help="Simulated time runs this many times faster than the wall clock.")
+def demo(scenario_ref: str, duration: float | None, agents: int | None, seed: int | None, speed: float) -> None:
+    """Run the four processors against a simulated fleet and explain what they decided.
+
+    Starts the local stack when needed, creates the topics, starts baseline, trust,
+    conflict and quarantine as separate processes, runs the simulator through the
+    quarantine gate, shows a live summary, and ends with a report: who was infected,
+    who was quarantined and when, why (the chain of causes), and healthy agents
+    degraded. Ctrl-C stops everything it started.
+    """
+    try:
+        scenario = load_scenario(scenario_ref).with_overrides(agents=agents, duration=duration, seed=seed)
+    except ScenarioError as exc:
+        raise click.BadParameter(str(exc), param_hint="--scenario") from exc
+    run_id = "demo-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    try:
+        services = stack.up(_say)
+        bootstrap, redis_url = services["kafka"].address, services["redis"].address
+        admin.create_topics(bootstrap)
+    except StackError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+    sim = Simulation(scenario, run_id, gate=True)
+    capacities = dict(zip(sim.resource_names, sim.capacity.tolist(), strict=True))
+    workers = Workers(bootstrap, redis_url, run_id, stack.home() / "demo" / run_id)
+    workers.env["CHORUS_CONFLICT_CAPACITIES"] = json.dumps(capacities)
+    observer: Observer | None = None
+    _say(f"demo run {run_id}: scenario {scenario.name!r}, {sim.n} agents, {scenario.duration:g} s simulated at {speed:g}x")
+    try:
+        _say("starting processors: baseline, trust, conflict, quarantine ...")
+        workers.start()
+        workers.wait_ready(_say)
+        observer = Observer(bootstrap, run_id)
+        observer.start()
+        link = FleetLink(bootstrap, run_id, gate=True)
+        link.check()
+        summary = run(sim, link, speed=speed, progress=_live(observer, workers))
+        click.echo("", err=True)
+        _drain(observer, workers)
+        with observer.lock:
+            _report(observer.view, summary.peak_suffering_share, sim.n)
+        if summary.interrupted:
+            sys.exit(130)
+    except (PipelineError, BrokerUnreachable) as exc:
+        raise click.ClickException(str(exc)) from exc
+    except KeyboardInterrupt:
+        _say("\ninterrupted")
+        sys.exit(130)
+    finally:
+        if observer is not None:
+            observer.stop()
+        _say("stopping processors ...")
+        workers.stop()
+
+
+def _live(observer: Observer, workers: Workers):  # noqa: ANN202 - a closure
+    tty = sys.stderr.isatty()
+    last = [0.0]
+
+    def show(p: Progress) -> None:
+        workers.check()
+        with observer.lock:
+            view = observer.view
+            low = sum(1 for score in view.trust.values() if score < 60)
+            held = view.quarantined_now()
+            reasons = ", ".join(f"{agent} ({d.reason})" for agent, d in sorted(held.items())[:4])
+            line = (
+                f"t={p.sim_time_s:5.0f}s  {p.events_per_s:7,.0f} ev/s  anomalies {view.counts['anomaly']:4}  "
+                f"trust<60 {low:3}  conflicts {view.counts['conflict_prediction']:4}  "
+                f"quarantined {len(held)}{': ' + reasons if reasons else ''}"
+            )
+        if tty:
+            click.echo("\r" + line[:160] + "\x1b[K", nl=False, err=True)
+        elif time.monotonic() - last[0] >= 5:
+            last[0] = time.monotonic()
+            click.echo(line, err=True)
+
+    return show
+
+
+def _drain(observer: Observer, workers: Workers) -> None:
+    """Give the processors time to finish the last events: until the decisions go quiet."""
+    _say("waiting for the last decisions ...")
+    deadline = time.monotonic() + DRAIN_MAX_S
+    seen, quiet_since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        workers.check()
+        with observer.lock:
+            now_seen = len(observer.view.events)
+        if now_seen != seen:
+            seen, quiet_since = now_seen, time.monotonic()
+        elif time.monotonic() - quiet_since >= DRAIN_QUIET_S:
+            return
+        time.sleep(0.5)
+
+
+def _report(view: RunView, peak_suffering: float, fleet: int) -> None:
+    first = view.first_quarantine()
+    infected = view.infections
+    click.echo("\n=== report ===")
+    click.echo(f"fleet: {fleet} agents; events seen: " + ", ".join(f"{n} {t}" for t, n in sorted(view.counts.items())))
+    click.echo(f"\ninfected ({len(infected)}):")
+    for agent, truth in sorted(infected.items()):
+        decision = first.get(agent)
+        if decision is None:
+            outcome = "NOT quarantined"
+        else:
+            outcome = f"quarantined {seconds_between(truth.occurred_at, decision.occurred_at):+.1f} s after onset"
+        click.echo(f"  {agent:14} {truth.mode:10} onset {truth.occurred_at:%H:%M:%S}  {outcome}")
+    click.echo(f"\nquarantined ({len(first)}):")
+    for agent, decision in sorted(first.items(), key=lambda item: item[1].occurred_at):
+        tag = "infected" if agent in infected else "HEALTHY (false quarantine)"
+        click.echo(f"  {agent:14} at {decision.occurred_at:%H:%M:%S}  {tag}  — {describe(decision)}")
+        for level, cause in view.causes(decision):
+            click.echo(f"  {'':14} {'  ' * level}<- {describe(cause)}")
+    pending = [d for d in view.decisions if d.action == "pending_approval"]
+    if pending:
+        click.echo(f"\npending operator approval ({len(pending)}): " + ", ".join(sorted({d.agent_id for d in pending})))
+    healthy_hit = sorted(agent for agent in first if agent not in infected)
+    click.echo(
+        f"\nhealthy agents degraded by contention, at the peak: {peak_suffering:.0%}; "
+        f"healthy agents quarantined: {len(healthy_hit)}"
+    )

@@ -1,0 +1,108 @@
+"""The four processors as separate worker processes, for the demo and evaluation.
+
+Each demo run gets its own consumer groups (an app-id suffix) that start at the end
+of their topics, so a run never wades through earlier runs' history; the simulator
+starts only once every group is stable, so nothing it produces is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from confluent_kafka import ConsumerGroupState
+from confluent_kafka.admin import AdminClient
+
+from .errors import PipelineError
+
+PROCESSORS = ("baseline", "trust", "conflict", "quarantine")
+READY_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 20.0
+
+
+class Workers:
+    """`chorus worker NAME` for each processor, one process each, logs in `log_dir`."""
+
+    def __init__(self, bootstrap: str, redis_url: str, run_id: str, log_dir: Path) -> None:
+        self.bootstrap = bootstrap
+        self.suffix = f"-{run_id}"
+        self.log_dir = log_dir
+        self.env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "REDIS_URL": redis_url,
+            "CHORUS_RUN_ID": run_id,
+            "CHORUS_APP_ID_SUFFIX": self.suffix,
+            "CHORUS_CONSUMER_AUTO_OFFSET_RESET": "latest",
+            "CHORUS_METRICS_PORT": "0",
+        }
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for name in PROCESSORS:
+            with (self.log_dir / f"{name}.log").open("ab") as log:
+                self.procs[name] = subprocess.Popen(
+                    [sys.executable, "-m", "chorus.cli", "worker", name],
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,  # Ctrl-C reaches us once; we stop the workers in order
+                )
+
+    def wait_ready(self, say=print) -> None:
+        """Block until every processor's consumer group is stable, or fail with its log."""
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        groups = [f"chorus-{name}{self.suffix}" for name in PROCESSORS]
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            self.check()
+            futures = admin.describe_consumer_groups(groups, request_timeout=10)
+            stable = [g for g, f in futures.items() if _stable(f)]
+            if len(stable) == len(groups):
+                return
+            time.sleep(0.5)
+        waiting = ", ".join(sorted(set(groups) - set(stable)))
+        raise PipelineError(f"processors not ready after {READY_TIMEOUT_S:.0f} s: {waiting}; logs in {self.log_dir}")
+
+    def check(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                raise PipelineError(
+                    f"processor {name} exited with code {proc.returncode}; last lines of its log:\n"
+                    + _tail(self.log_dir / f"{name}.log")
+                )
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def _stable(future) -> bool:
+    try:
+        description = future.result()
+    except Exception:
+        return False
+    return description.state == ConsumerGroupState.STABLE and all(
+        m.assignment.topic_partitions for m in description.members
+    )
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
