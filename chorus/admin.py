@@ -57,15 +57,15 @@ def create_topics(
 
 
 def _check_partitions(admin: AdminClient, specs: tuple[TopicSpec, ...]) -> None:
-    # A freshly created topic reaches the broker's metadata a moment after create returns.
+    # A new topic reaches the metadata, and its partitions get leaders, a moment after create returns.
     deadline = time.monotonic() + TIMEOUT_S
     while True:
         metadata = admin.list_topics(timeout=TIMEOUT_S)
-        missing = [s.name for s in specs if s.name not in metadata.topics or metadata.topics[s.name].error is not None]
+        missing = [s.name for s in specs if not _led(metadata.topics.get(s.name))]
         if not missing:
             break
         if time.monotonic() > deadline:
-            raise AdminError(f"topics did not appear on the broker: {', '.join(missing)}")
+            raise AdminError(f"topics without a leader for every partition: {', '.join(missing)}")
         time.sleep(0.2)
     for spec in specs:
         found = metadata.topics[spec.name]
@@ -74,6 +74,11 @@ def _check_partitions(admin: AdminClient, specs: tuple[TopicSpec, ...]) -> None:
                 f"topic {spec.name} has {len(found.partitions)} partitions, the registry needs {spec.partitions}: "
                 "delete it or add partitions"
             )
+
+
+def _led(topic) -> bool:
+    """The topic exists and every partition has a leader, so clients can use it."""
+    return topic is not None and topic.error is None and all(p.leader >= 0 for p in topic.partitions.values())
 
 
 def describe_topics(bootstrap: str, specs: tuple[TopicSpec, ...] = REGISTRY) -> list[TopicState | str]:
