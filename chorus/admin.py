@@ -13,6 +13,13 @@ from schemas import REGISTRY, TopicSpec
 from .errors import AdminError
 
 TIMEOUT_S = 30.0
+# What a partition answers while its new leader is still taking over.
+NOT_READY = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._TIMED_OUT,
+}
 
 
 @dataclass(frozen=True)
@@ -52,11 +59,20 @@ def create_topics(
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise AdminError(f"cannot create topic {name}: {exc.args[0].str()}") from exc
             outcome[name] = "exists"
-    _check_partitions(admin, specs)
+    metadata = _check_partitions(admin, specs)
+    created = [name for name, result in outcome.items() if result == "created"]
+    if created:
+        # Leaders show in the metadata a moment before they serve: wait until each answers.
+        consumer = _consumer(bootstrap)
+        try:
+            for name in created:
+                _end_offsets(consumer, name, sorted(metadata.topics[name].partitions))
+        finally:
+            consumer.close()
     return outcome
 
 
-def _check_partitions(admin: AdminClient, specs: tuple[TopicSpec, ...]) -> None:
+def _check_partitions(admin: AdminClient, specs: tuple[TopicSpec, ...]):  # -> ClusterMetadata
     # A new topic reaches the metadata, and its partitions get leaders, a moment after create returns.
     deadline = time.monotonic() + TIMEOUT_S
     while True:
@@ -74,6 +90,7 @@ def _check_partitions(admin: AdminClient, specs: tuple[TopicSpec, ...]) -> None:
                 f"topic {spec.name} has {len(found.partitions)} partitions, the registry needs {spec.partitions}: "
                 "delete it or add partitions"
             )
+    return metadata
 
 
 def _led(topic) -> bool:
@@ -87,7 +104,7 @@ def describe_topics(bootstrap: str, specs: tuple[TopicSpec, ...] = REGISTRY) -> 
     metadata = admin.list_topics(timeout=TIMEOUT_S)
     existing = [spec for spec in specs if spec.name in metadata.topics]
     policies = _cleanup_policies(admin, [spec.name for spec in existing])
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "chorus-admin", "enable.auto.commit": False})
+    consumer = _consumer(bootstrap)
     try:
         states: list[TopicState | str] = []
         for spec in specs:
@@ -95,13 +112,31 @@ def describe_topics(bootstrap: str, specs: tuple[TopicSpec, ...] = REGISTRY) -> 
                 states.append(spec.name)
                 continue
             partitions = sorted(metadata.topics[spec.name].partitions)
-            ends = tuple(
-                consumer.get_watermark_offsets(TopicPartition(spec.name, p), timeout=TIMEOUT_S)[1] for p in partitions
-            )
+            ends = _end_offsets(consumer, spec.name, partitions)
             states.append(TopicState(spec.name, len(partitions), policies.get(spec.name, "?"), ends))
         return states
     finally:
         consumer.close()
+
+
+def _consumer(bootstrap: str) -> Consumer:
+    return Consumer({"bootstrap.servers": bootstrap, "group.id": "chorus-admin", "enable.auto.commit": False})
+
+
+def _end_offsets(consumer: Consumer, name: str, partitions: list[int]) -> tuple[int, ...]:
+    """End offset per partition, retrying while a new partition's leader is not serving yet."""
+    deadline = time.monotonic() + TIMEOUT_S
+    ends = []
+    for partition in partitions:
+        while True:
+            try:
+                ends.append(consumer.get_watermark_offsets(TopicPartition(name, partition), timeout=TIMEOUT_S)[1])
+                break
+            except KafkaException as exc:
+                if exc.args[0].code() not in NOT_READY or time.monotonic() > deadline:
+                    raise AdminError(f"cannot read offsets of {name}[{partition}]: {exc.args[0].str()}") from exc
+                time.sleep(0.2)
+    return tuple(ends)
 
 
 def _cleanup_policies(admin: AdminClient, names: list[str]) -> dict[str, str]:
