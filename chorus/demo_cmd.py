@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import sys
-import time
 from datetime import UTC, datetime
 
 import click
+from confluent_kafka import KafkaException
 
-from simulator import BrokerUnreachable, FleetLink, Progress, ScenarioError, Simulation, load_scenario, run
+from schemas import ChorusError
+from simulator import Progress, RunSummary, ScenarioError, load_scenario
 
-from . import admin, stack
-from .errors import PipelineError, StackError
-from .observer import Observer, RunView, describe, seconds_between
-from .pipeline import Workers
-
-DRAIN_QUIET_S = 3.0
-DRAIN_MAX_S = 30.0
+from . import stack
+from .console import StatusLine
+from .observer import RunView, describe, seconds_between
+from .pipeline import run_scenario
 
 
 def _say(message: str) -> None:
@@ -46,92 +43,44 @@ def demo(scenario_ref: str, duration: float | None, agents: int | None, seed: in
     except ScenarioError as exc:
         raise click.BadParameter(str(exc), param_hint="--scenario") from exc
     run_id = "demo-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    _say(f"demo run {run_id}: scenario {scenario.name!r}, {scenario.agents.count} agents, "
+         f"{scenario.duration:g} s simulated at {speed:g}x")
     try:
-        services = stack.up(_say)
-        bootstrap, redis_url = services["kafka"].address, services["redis"].address
-        admin.create_topics(bootstrap)
-    except StackError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-    sim = Simulation(scenario, run_id, gate=True)
-    capacities = dict(zip(sim.resource_names, sim.capacity.tolist(), strict=True))
-    workers = Workers(bootstrap, redis_url, run_id, stack.home() / "demo" / run_id)
-    workers.env["CHORUS_CONFLICT_CAPACITIES"] = json.dumps(capacities)
-    observer: Observer | None = None
-    _say(f"demo run {run_id}: scenario {scenario.name!r}, {sim.n} agents, {scenario.duration:g} s simulated at {speed:g}x")
-    try:
-        _say("starting processors: baseline, trust, conflict, quarantine ...")
-        workers.start()
-        workers.wait_ready(_say)
-        observer = Observer(bootstrap, run_id)
-        observer.start()
-        link = FleetLink(bootstrap, run_id, gate=True)
-        link.check()
-        summary = run(sim, link, speed=speed, progress=_live(observer, workers))
-        click.echo("", err=True)
-        _drain(observer, workers)
-        with observer.lock:
-            _report(observer.view, summary.peak_suffering_share, sim.n)
-        if summary.interrupted:
-            sys.exit(130)
-    except (PipelineError, BrokerUnreachable) as exc:
+        services = stack.addresses(_say)
+        result = run_scenario(scenario, run_id, *services, speed=speed, progress=_live(), say=_say)
+    except (ChorusError, KafkaException) as exc:
         raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:
         _say("\ninterrupted")
         sys.exit(130)
-    finally:
-        if observer is not None:
-            observer.stop()
-        _say("stopping processors ...")
-        workers.stop()
+    click.echo("", err=True)
+    _report(result.view, result.summary)
+    if result.summary.interrupted:
+        sys.exit(130)
 
 
-def _live(observer: Observer, workers: Workers):  # noqa: ANN202 - a closure
-    tty = sys.stderr.isatty()
-    last = [0.0]
+def _live():  # noqa: ANN202 - a closure
+    status = StatusLine()
 
-    def show(p: Progress) -> None:
-        workers.check()
-        with observer.lock:
-            view = observer.view
-            low = sum(1 for score in view.trust.values() if score < 60)
-            held = view.quarantined_now()
-            reasons = ", ".join(f"{agent} ({d.reason})" for agent, d in sorted(held.items())[:4])
-            line = (
-                f"t={p.sim_time_s:5.0f}s  {p.events_per_s:7,.0f} ev/s  anomalies {view.counts['anomaly']:4}  "
-                f"trust<60 {low:3}  conflicts {view.counts['conflict_prediction']:4}  "
-                f"quarantined {len(held)}{': ' + reasons if reasons else ''}"
-            )
-        if tty:
-            click.echo("\r" + line[:160] + "\x1b[K", nl=False, err=True)
-        elif time.monotonic() - last[0] >= 5:
-            last[0] = time.monotonic()
-            click.echo(line, err=True)
+    def show(p: Progress, view: RunView) -> None:
+        low = sum(1 for score in view.trust.values() if score < 60)
+        held = view.quarantined_now()
+        reasons = ", ".join(f"{agent} ({d.reason})" for agent, d in sorted(held.items())[:4])
+        line = (
+            f"t={p.sim_time_s:5.0f}s  {p.events_per_s:7,.0f} ev/s  anomalies {view.counts['anomaly']:4}  "
+            f"trust<60 {low:3}  conflicts {view.counts['conflict_prediction']:4}  "
+            f"quarantined {len(held)}{': ' + reasons if reasons else ''}"
+        )
+        status.show(line, final=p.sim_time_s >= p.duration_s)
 
     return show
 
 
-def _drain(observer: Observer, workers: Workers) -> None:
-    """Give the processors time to finish the last events: until the decisions go quiet."""
-    _say("waiting for the last decisions ...")
-    deadline = time.monotonic() + DRAIN_MAX_S
-    seen, quiet_since = -1, time.monotonic()
-    while time.monotonic() < deadline:
-        workers.check()
-        with observer.lock:
-            now_seen = len(observer.view.events)
-        if now_seen != seen:
-            seen, quiet_since = now_seen, time.monotonic()
-        elif time.monotonic() - quiet_since >= DRAIN_QUIET_S:
-            return
-        time.sleep(0.5)
-
-
-def _report(view: RunView, peak_suffering: float, fleet: int) -> None:
+def _report(view: RunView, summary: RunSummary) -> None:
     first = view.first_quarantine()
     infected = view.infections
     click.echo("\n=== report ===")
-    click.echo(f"fleet: {fleet} agents; events seen: " + ", ".join(f"{n} {t}" for t, n in sorted(view.counts.items())))
+    click.echo(f"fleet: {summary.agents} agents; events seen: " + ", ".join(f"{n} {t}" for t, n in sorted(view.counts.items())))
     click.echo(f"\ninfected ({len(infected)}):")
     for agent, truth in sorted(infected.items()):
         decision = first.get(agent)
@@ -151,6 +100,7 @@ def _report(view: RunView, peak_suffering: float, fleet: int) -> None:
         click.echo(f"\npending operator approval ({len(pending)}): " + ", ".join(sorted({d.agent_id for d in pending})))
     healthy_hit = sorted(agent for agent in first if agent not in infected)
     click.echo(
-        f"\nhealthy agents degraded by contention, at the peak: {peak_suffering:.0%}; "
+        f"\nhealthy agents degraded by contention: {summary.degraded_healthy} "
+        f"(at the peak {summary.peak_suffering_share:.0%} of the healthy were suffering); "
         f"healthy agents quarantined: {len(healthy_hit)}"
     )

@@ -10,6 +10,7 @@ from datetime import datetime
 from confluent_kafka import Consumer, TopicPartition
 
 from schemas import (
+    ADMITTED,
     ANOMALIES,
     CONFLICTS,
     QUARANTINE,
@@ -20,6 +21,7 @@ from schemas import (
     DecodeError,
     Event,
     GroundTruth,
+    Intention,
     QuarantineDecision,
     TrustChange,
     decode,
@@ -37,9 +39,14 @@ class RunView:
     counts: Counter[str] = field(default_factory=Counter)
     decisions: list[QuarantineDecision] = field(default_factory=list)
     infections: dict[str, GroundTruth] = field(default_factory=dict)  # agent -> first infection start
+    truth: list[GroundTruth] = field(default_factory=list)
+    admitted: dict[str, Intention] = field(default_factory=dict)  # by event_id; kept apart: many, never causes
     undecodable: int = 0
 
     def add(self, event: Event) -> None:
+        if isinstance(event, Intention):
+            self.admitted[event.event_id] = event
+            return
         if event.event_id in self.events:
             return  # a redelivered duplicate: same id, same decision
         self.events[event.event_id] = event
@@ -49,8 +56,10 @@ class RunView:
                 self.trust[event.agent_id] = event.after
             case QuarantineDecision():
                 self.decisions.append(event)
-            case GroundTruth(phase="start") if event.agent_id not in self.infections:
-                self.infections[event.agent_id] = event
+            case GroundTruth():
+                self.truth.append(event)
+                if event.phase == "start" and event.agent_id not in self.infections:
+                    self.infections[event.agent_id] = event
 
     def quarantined_now(self) -> dict[str, QuarantineDecision]:
         state: dict[str, QuarantineDecision] = {}
@@ -103,19 +112,20 @@ def describe(event: Event | str) -> str:
 class Observer(threading.Thread):
     """A background consumer of the decision topics from their current end, keeping one run's events."""
 
-    def __init__(self, bootstrap: str, run_id: str) -> None:
+    def __init__(self, bootstrap: str, run_id: str, *, admitted: bool = False) -> None:
         super().__init__(name="chorus-observer", daemon=True)
         self.run_id = run_id
         self.view = RunView()
         self.lock = threading.Lock()
         self._halt = threading.Event()
-        self._models = {spec.name: spec.model for spec in WATCHED}
+        watched = WATCHED + ((ADMITTED,) if admitted else ())
+        self._models = {spec.name: spec.model for spec in watched}
         self._consumer = Consumer(
             {"bootstrap.servers": bootstrap, "group.id": f"chorus-observer-{run_id}", "enable.auto.commit": False}
         )
         # Explicit end offsets, taken before the run starts: nothing of the run is missed.
         positions = []
-        for spec in WATCHED:
+        for spec in watched:
             metadata = self._consumer.list_topics(spec.name, timeout=10).topics[spec.name]
             for p in metadata.partitions:
                 _, high = self._consumer.get_watermark_offsets(TopicPartition(spec.name, p), timeout=10)

@@ -1,4 +1,5 @@
-"""The four processors as separate worker processes, for the demo and evaluation.
+"""A scenario through the real pipeline, with the four processors as separate worker processes,
+for the demo and evaluation.
 
 Each demo run gets its own consumer groups (an app-id suffix) that start at the end
 of their topics, so a run never wades through earlier runs' history; the simulator
@@ -7,21 +8,30 @@ starts only once every group is stable, so nothing it produces is skipped.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from confluent_kafka import ConsumerGroupState
 from confluent_kafka.admin import AdminClient
 
+from simulator import FleetLink, Progress, RunSummary, Scenario, Simulation, run
+
+from . import admin, stack
 from .errors import PipelineError
+from .observer import Observer, RunView
 
 PROCESSORS = ("baseline", "trust", "conflict", "quarantine")
 READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 20.0
+DRAIN_QUIET_S = 3.0
+DRAIN_MAX_S = 30.0
 
 
 class Workers:
@@ -106,3 +116,79 @@ def _tail(path: Path, lines: int = 20) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+@dataclass
+class PipelineRun:
+    summary: RunSummary
+    view: RunView
+
+
+def run_scenario(
+    scenario: Scenario,
+    run_id: str,
+    bootstrap: str,
+    redis_url: str,
+    *,
+    speed: float | None,
+    immune: bool = True,
+    watch_admitted: bool = False,
+    progress: Callable[[Progress, RunView], None] | None = None,
+    say: Callable[[str], None] = print,
+) -> PipelineRun:
+    """Run a scenario through the real pipeline: the four processors as processes and the
+    simulator gated by quarantine, on the given Kafka and Redis (topics are created).
+
+    With immune=False the simulator runs alone, its resource manager reading raw
+    intentions: the baseline that shows what Chorus prevents.
+    """
+    admin.create_topics(bootstrap)
+    sim = Simulation(scenario, run_id, gate=immune)
+    workers = Workers(bootstrap, redis_url, run_id, stack.home() / "runs" / run_id)
+    workers.env["CHORUS_CONFLICT_CAPACITIES"] = json.dumps(
+        dict(zip(sim.resource_names, sim.capacity.tolist(), strict=True))
+    )
+    observer: Observer | None = None
+    try:
+        if immune:
+            say("starting processors: " + ", ".join(PROCESSORS) + " ...")
+            workers.start()
+            workers.wait_ready(say)
+        observer = Observer(bootstrap, run_id, admitted=watch_admitted)
+        observer.start()
+        link = FleetLink(bootstrap, run_id, gate=immune)
+        link.check()
+
+        def report(p: Progress) -> None:
+            workers.check()
+            if progress is not None:
+                with observer.lock:
+                    progress(p, observer.view)
+
+        summary = run(sim, link, speed=speed, progress=report)
+        if immune and not summary.interrupted:
+            say("waiting for the last decisions ...")
+            _drain(observer, workers)
+        with observer.lock:
+            return PipelineRun(summary, observer.view)
+    finally:
+        if observer is not None:
+            observer.stop()
+        if workers.procs:
+            say("stopping processors ...")
+            workers.stop()
+
+
+def _drain(observer: Observer, workers: Workers) -> None:
+    """Give the processors time to finish the last events: until the decisions go quiet."""
+    deadline = time.monotonic() + DRAIN_MAX_S
+    seen, quiet_since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        workers.check()
+        with observer.lock:
+            now_seen = len(observer.view.events) + len(observer.view.admitted)
+        if now_seen != seen:
+            seen, quiet_since = now_seen, time.monotonic()
+        elif time.monotonic() - quiet_since >= DRAIN_QUIET_S:
+            return
+        time.sleep(0.5)

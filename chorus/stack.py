@@ -283,6 +283,12 @@ def up(say: Say = print) -> dict[str, Service]:
     return services
 
 
+def addresses(say: Say = print) -> tuple[str, str]:
+    """Kafka bootstrap and Redis URL to use, starting the local stack where needed."""
+    services = up(say)
+    return services["kafka"].address, services["redis"].address
+
+
 def down(say: Say = print, *, purge: bool = False) -> None:
     """Stop exactly the processes `up` started; with purge, delete their data too."""
     for svc in _load().values():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-
 from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import strategies as st
