@@ -20,6 +20,10 @@ from .events import (
 )
 
 DEFAULT_PARTITIONS = 8
+# Part of the contract: keys are placed with murmur2, as Kafka's Java client and aiokafka (so Faust)
+# do. librdkafka's default (crc32) would put one agent on different partition numbers in different
+# topics and break co-partitioning. confluent-kafka producers set {"partitioner": PARTITIONER}.
+PARTITIONER = "murmur2_random"
 WEEK_MS = 7 * 24 * 3600 * 1000
 
 

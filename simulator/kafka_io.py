@@ -9,7 +9,18 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from schemas import ADMITTED, INTENTIONS, QUARANTINE, TRUTH, VITALS, DecodeError, Intention, QuarantineDecision, decode
+from schemas import (
+    ADMITTED,
+    INTENTIONS,
+    PARTITIONER,
+    QUARANTINE,
+    TRUTH,
+    VITALS,
+    DecodeError,
+    Intention,
+    QuarantineDecision,
+    decode,
+)
 
 from .engine import TickBatch
 from .errors import BrokerUnreachable
@@ -30,9 +41,7 @@ PRODUCER_CONFIG: dict[str, Any] = {
     "queue.buffering.max.messages": 2_000_000,
     "queue.buffering.max.kbytes": 1_048_576,
     "enable.idempotence": True,  # retries never reorder an agent's events
-    # The Java/aiokafka partitioner (murmur2), not librdkafka's default (crc32): the processors (Faust on
-    # aiokafka) key by agent_id too, and their topics must put an agent on the same partition number as ours.
-    "partitioner": "murmur2_random",
+    "partitioner": PARTITIONER,  # co-partitioned with the processors' (aiokafka) topics
     "message.timeout.ms": 60_000,
     # Delivery reports only for failures: a Python callback per delivered message would cost more than producing it.
     "delivery.report.only.error": True,

@@ -11,7 +11,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from hypothesis import HealthCheck, given, settings
 
 from chorus import admin
-from schemas import REGISTRY, decode, encode
+from schemas import PARTITIONER, REGISTRY, decode, encode
 from tests.services import Services
 from tests.strategies import EVENTS
 
@@ -41,7 +41,7 @@ def test_one_event_of_every_type_round_trips_through_the_broker(services: Servic
     sent = {
         spec.name: sample[spec.name.replace(".", "_")].model_copy(update={"run_id": run_id}) for spec in REGISTRY
     }
-    producer = Producer({"bootstrap.servers": services.kafka, "enable.idempotence": True})
+    producer = Producer({"bootstrap.servers": services.kafka, "enable.idempotence": True, "partitioner": PARTITIONER})
     positions = {}
 
     def delivered(err, msg) -> None:
