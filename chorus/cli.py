@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import schemas_cmd, stack_cmd, topics_cmd
+from . import bench_cmd, demo_cmd, eval_cmd, schemas_cmd, simulate_cmd, stack_cmd, topics_cmd, worker_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -20,3 +20,11 @@ def main() -> None:
 main.add_command(stack_cmd.stack)
 main.add_command(topics_cmd.topics)
 main.add_command(schemas_cmd.schemas)
+main.add_command(worker_cmd.worker)
+main.add_command(bench_cmd.bench)
+main.add_command(simulate_cmd.simulate)
+main.add_command(demo_cmd.demo)
+main.add_command(eval_cmd.eval_)
+
+if __name__ == "__main__":
+    main()

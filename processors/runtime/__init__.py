@@ -1,5 +1,85 @@
-"""What all four processors share: settings, app factory, Redis state store, metrics, dead letters."""
+"""What all four processors share: settings, app factory, Redis state store, metrics, dead letters.
 
+Writing a processor with it (see processors/baseline for a full one)::
+
+    # processors/example/logic.py -- pure: no I/O, no clock
+    class AgentState(pydantic.BaseModel):
+        seen: int = 0
+
+    def step(agent_id: str, state: AgentState | None, events: Sequence[Event]) -> Step[AgentState]:
+        state = state or AgentState()
+        outputs = [Output(ANOMALIES, Anomaly(event_id=derive_event_id("example", e.event_id), ...)) for e in ...]
+        return Step(state=AgentState(seen=state.seen + len(events)), outputs=outputs, history=["..."])
+
+    # processors/example/app.py -- the shell; `faust -A processors.example.app worker --without-web` runs it
+    PROCESSOR = Processor(name="example", sources=(VITALS,), state_model=AgentState,
+                          entities_of=lambda e: (e.agent_id,), step=step)
+    app = build_app(PROCESSOR, Settings())
+
+`chorus worker example` imports `processors.example.app` and runs its `app`.
+
+What the runtime does around `step`, per batch (`take_events`): decode each message with
+its topic's model (failures -> immune.deadletter), keep the events of `Settings.run_id`
+("*" = every run), group them by entity (`entities_of` may name several, e.g. the agents
+of a conflict), read every entity's state, version and offset fences in one Redis
+pipeline, call `step` with only the events newer than the entity's fence for their
+(topic, partition) and not among its recent event ids (duplicates re-emitted upstream),
+produce the outputs and await delivery, then write state + fences + history with one Lua
+script per entity (compare-and-set on a version; a lost race is recomputed). Redelivered
+events change nothing. Transient Redis/Kafka errors are retried with backoff forever; an
+exception in `step` dead-letters that entity's events. `Processor.on_applied(entity,
+state)` is an optional shell hook (metrics) called after a state is stored.
+Outputs must be deterministic: ids from `derive_event_id(name, *cause_ids)` and
+`occurred_at` from the causes, never the wall clock.
+"""
+
+from .app import ProcessorApp, app_id, build_app
+from .errors import (
+    BrokerUnavailable,
+    RuntimeFailure,
+    ServicesUnavailable,
+    StaleFence,
+    StateUnavailable,
+    UnknownProcessor,
+)
+from .kafka import ConfluentSender, FaustSender, OutMessage, Sender, start_group_at_end
+from .keys import entity_key, fence_field, history_key
+from .logs import configure_logging
+from .processor import Output, Processor, Step
+from .runner import ALL_RUNS, BatchRunner, Record
 from .settings import Settings
+from .store import EntityRef, Snapshot, StateStore
+from .worker import load_app, run_worker
 
-__all__ = ["Settings"]
+__all__ = [
+    "ALL_RUNS",
+    "BatchRunner",
+    "BrokerUnavailable",
+    "ConfluentSender",
+    "EntityRef",
+    "FaustSender",
+    "OutMessage",
+    "Output",
+    "Processor",
+    "ProcessorApp",
+    "Record",
+    "RuntimeFailure",
+    "Sender",
+    "ServicesUnavailable",
+    "Settings",
+    "Snapshot",
+    "StaleFence",
+    "StateUnavailable",
+    "StateStore",
+    "Step",
+    "UnknownProcessor",
+    "app_id",
+    "build_app",
+    "configure_logging",
+    "entity_key",
+    "fence_field",
+    "history_key",
+    "load_app",
+    "run_worker",
+    "start_group_at_end",
+]

@@ -6,7 +6,7 @@ also answer to the conventional `KAFKA_BOOTSTRAP_SERVERS` and `REDIS_URL`.
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_KAFKA = "127.0.0.1:9092"
@@ -28,3 +28,157 @@ class Settings(BaseSettings):
     )
     run_id: str = Field(default="live", min_length=1, description="Run whose events the processors handle.")
     log_level: str = Field(default="INFO", description="Python log level name.")
+
+    # --- conflict processor -----------------------------------------------------------
+    conflict_window_s: float = Field(
+        default=5.0, gt=0, description="Length of the conflict processor's tumbling event-time windows."
+    )
+    conflict_lateness_s: float = Field(
+        default=2.0, ge=0, description="Event time a window stays open after its end for late claims."
+    )
+    conflict_default_capacity: float = Field(
+        default=100.0, gt=0, description="Capacity of a resource not named in conflict_capacities."
+    )
+    conflict_capacities: dict[str, float] = Field(
+        default_factory=dict, description='Capacity per resource, JSON (e.g. {"gpu": 8}).'
+    )
+    conflict_cost_scale: float = Field(
+        default=2.0, gt=0, description="Hawk/dove conflict cost per unit of load (demand / capacity)."
+    )
+    conflict_min_risk: float = Field(
+        default=0.3, ge=0, le=1, description="Predictions below this risk are not published."
+    )
+    conflict_aggressor_min: float = Field(
+        default=0.75, ge=0, le=1, description="Aggressiveness needed to be named most aggressive."
+    )
+    conflict_early_risk: float = Field(
+        default=0.8,
+        ge=0,
+        le=1,
+        description="Running risk at which an open window is predicted before it closes (1 = only at close).",
+    )
+    conflict_early_min_claims: int = Field(
+        default=5, ge=1, description="Claims an open window needs before it may be predicted early."
+    )
+    # --- Gemini enrichment of high-risk conflicts -----------------------------------------
+    gemini_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("GEMINI_API_KEY", "CHORUS_GEMINI_API_KEY"),
+        description="Gemini API key; without it conflicts are not enriched.",
+    )
+    gemini_model: str = Field(default="gemini-2.5-pro", description="Gemini model asked for conflict analyses.")
+    gemini_base_url: str | None = Field(
+        default=None, description="Override of the Gemini API base URL (proxies, tests)."
+    )
+    gemini_min_risk: float = Field(
+        default=0.7, ge=0, le=1, description="Risk from which a prediction is sent to Gemini."
+    )
+    gemini_timeout_s: float = Field(default=20.0, gt=0, description="Timeout of one Gemini request.")
+    gemini_max_concurrency: int = Field(default=4, ge=1, description="Gemini requests in flight at most.")
+    gemini_max_pending: int = Field(
+        default=64, ge=1, description="Enrichments waiting at most; beyond it they are shed."
+    )
+    gemini_max_attempts: int = Field(
+        default=3, ge=1, description="Attempts per analysis (retries only on 429 and 5xx)."
+    )
+    gemini_backoff_s: float = Field(
+        default=0.5, gt=0, description="Base of the jittered exponential backoff between attempts."
+    )
+    gemini_cache_size: int = Field(default=256, ge=0, description="Analyses cached by situation.")
+    gemini_breaker_failures: int = Field(
+        default=5, ge=1, description="Consecutive failed analyses that open the circuit breaker."
+    )
+    gemini_breaker_reset_s: float = Field(
+        default=30.0, gt=0, description="Seconds the breaker stays open before one trial request."
+    )
+    # --- quarantine processor -------------------------------------------------------------
+    quarantine_trust_threshold: float = Field(
+        default=30.0, ge=0, le=100, description="Trust below which an agent is quarantined."
+    )
+    quarantine_release_trust: float = Field(
+        default=50.0, ge=0, le=100, description="Trust an agent needs to be released at term end."
+    )
+    quarantine_conflict_risk: float = Field(
+        default=0.7, ge=0, le=1, description="Conflict risk above which its aggressor is quarantined."
+    )
+    quarantine_base_term_s: float = Field(
+        default=30.0, gt=0, description="Event-time length of a first quarantine term."
+    )
+    quarantine_term_multiplier: float = Field(
+        default=2.0, ge=1, description="Term growth per earlier offense (repeat offenders)."
+    )
+    quarantine_max_term_s: float = Field(default=600.0, gt=0, description="Longest quarantine term.")
+    quarantine_fleet_cap: float = Field(
+        default=0.2, ge=0, le=1, description="Share of the active fleet policy may quarantine."
+    )
+    quarantine_active_window_s: float = Field(
+        default=120.0, gt=0, description="Agents seen within this event time count as active."
+    )
+
+    # --- processor runtime (issue 4) ---
+    app_id_suffix: str = Field(
+        default="", description="Appended to each processor's app id / consumer group (isolated test or bench runs)."
+    )
+    consumer_auto_offset_reset: str = Field(
+        default="earliest", description="Where a processor's new consumer group starts: earliest or latest."
+    )
+    batch_max_events: int = Field(default=2000, ge=1, description="Most events a processor takes in one batch.")
+    batch_within_s: float = Field(
+        default=0.1, gt=0, description="Longest wait for a batch to fill, in seconds (adds at most this to latency)."
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        description="Prometheus /metrics port of this process; unset = the processor's default, 0 = off.",
+    )
+    web_port: int | None = Field(
+        default=None, ge=1, description="Port of Faust's own web server; unset = Faust web off."
+    )
+    startup_timeout_s: float = Field(
+        default=0.0, ge=0, description="Give up waiting for Kafka/Redis at start-up after this long; 0 = wait forever."
+    )
+    retry_max_backoff_s: float = Field(
+        default=5.0, gt=0, description="Longest pause between retries of a transient Redis or Kafka error."
+    )
+    history_cap: int = Field(default=200, ge=1, description="Entries kept in each agent's history list in Redis.")
+    dedupe_ids: int = Field(
+        default=32, ge=0, description="Recent event ids kept per entity to drop duplicates at new offsets; 0 = off."
+    )
+    log_json: bool = Field(default=True, description="JSON log lines (false: plain text, for a terminal).")
+
+    # --- baseline processor ---
+    baseline_warmup_samples: int = Field(default=15, ge=2, description="Samples learned before detection starts.")
+    baseline_window: int = Field(
+        default=500, ge=2, description="Effective memory of the running mean/variance, in samples."
+    )
+    baseline_zscore: float = Field(default=4.0, gt=0, description="|z| at or above which a sample deviates.")
+    baseline_sustain_samples: int = Field(
+        default=3, ge=1, description="Consecutive deviating samples that raise an anomaly."
+    )
+    baseline_clear_samples: int = Field(
+        default=5, ge=1, description="Consecutive normal samples that end an anomaly (and unfreeze the baseline)."
+    )
+    baseline_severity_z: tuple[float, float, float] = Field(
+        default=(6.0, 10.0, 20.0), description="|z| from which an anomaly is medium, high, critical (else low)."
+    )
+    baseline_min_stddev: float = Field(
+        default=0.01, gt=0, description="Floor of the standard deviation, absolute (flat metrics stay sane)."
+    )
+    baseline_min_rel_stddev: float = Field(
+        default=0.05, ge=0, description="Floor of the standard deviation relative to |mean|."
+    )
+    baseline_snapshot_every: int = Field(
+        default=50, ge=1, description="Publish a baseline snapshot every N samples (and on every state change)."
+    )
+
+    # --- trust processor ---
+    trust_policy_file: str | None = Field(
+        default=None, description="YAML or JSON file with the TrustPolicy; unset = defaults plus CHORUS_TRUST_POLICY."
+    )
+    trust_policy: str | None = Field(
+        default=None, description="TrustPolicy overrides as a JSON object (applied over the file)."
+    )
+    # --- simulator ------------------------------------------------------------------------
+    sim_broker_timeout_s: float = Field(
+        default=10.0, gt=0, description="Seconds `chorus simulate` waits for the Kafka broker before giving up."
+    )

@@ -1,0 +1,415 @@
+"""`chorus bench`: sustained throughput of each processor next to a raw Kafka passthrough, measured in the same run.
+
+For each processor: pre-fill its input topics with a fresh run's events, then
+1. a raw confluent-kafka consume->produce passthrough over exactly those messages (the ceiling);
+2. a bare Faust app doing nothing but `take_events` over the same messages (what Faust's
+   stream machinery alone allows: the ceiling of any Faust processor);
+3. the real processor (`chorus worker NAME`, its own process and consumer group) over the same
+   messages, its progress read from its Prometheus counter `chorus_events_done_total`;
+and report events/s for each and the processor's ratio to the passthrough. New targets (the full pipeline...) are one
+entry in TARGETS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from processors.runtime import Settings, start_group_at_end
+from processors.runtime.kafka import commit_group_offsets, end_offsets
+from schemas import (
+    ANOMALIES,
+    COMMANDS,
+    CONFLICTS,
+    INTENTIONS,
+    PARTITIONER,
+    QUARANTINE,
+    VITALS,
+    Anomaly,
+    Event,
+    Intention,
+    TopicSpec,
+    Vitals,
+    encode,
+)
+
+PASSTHROUGH_TOPIC = "chorus.bench.passthrough"
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+Generator = Callable[[str, int, int], Iterator[tuple[TopicSpec, Event]]]
+
+
+def vitals_stream(run_id: str, events: int, agents: int) -> Iterator[tuple[TopicSpec, Event]]:
+    rnd = random.Random(11)
+    for i in range(events):
+        agent, tick = f"bench-{i % agents}", i // agents
+        sick = agent.endswith("7") and tick > 30 and tick % 40 < 10  # some anomalies to decide on
+        yield (
+            VITALS,
+            Vitals(
+                event_id=f"{run_id}-v{i}",
+                occurred_at=T0 + timedelta(seconds=tick),
+                run_id=run_id,
+                producer="bench",
+                agent_id=agent,
+                latency_ms=(900.0 if sick else 100 + rnd.gauss(0, 5)),
+                error_rate=0.01,
+                queue_depth=3 + rnd.random(),
+                cpu=0.4 + rnd.random() / 10,
+                requests_per_s=20 + rnd.random(),
+            ),
+        )
+
+
+def trust_stream(run_id: str, events: int, agents: int) -> Iterator[tuple[TopicSpec, Event]]:
+    for i in range(events):
+        agent, at = f"bench-{i % agents}", T0 + timedelta(seconds=i // agents)
+        if i % 10 == 0:  # one anomaly in ten: each one a TrustChange and a history entry
+            yield (
+                ANOMALIES,
+                Anomaly(
+                    event_id=f"{run_id}-a{i}",
+                    occurred_at=at,
+                    run_id=run_id,
+                    producer="bench",
+                    agent_id=agent,
+                    metric="latency_ms",
+                    value=900,
+                    mean=100,
+                    stddev=5,
+                    zscore=160,
+                    severity="low",
+                    sustained_samples=3,
+                ),
+            )
+        else:
+            yield (
+                INTENTIONS,
+                Intention(
+                    event_id=f"{run_id}-i{i}",
+                    occurred_at=at,
+                    run_id=run_id,
+                    producer="bench",
+                    agent_id=agent,
+                    action="acquire",
+                    resource=f"r{i % 7}",
+                    amount=1,
+                ),
+            )
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    sources: tuple[TopicSpec, ...]  # every topic the processor consumes (its group is positioned on all)
+    generate: Generator
+
+
+TARGETS: dict[str, Target] = {
+    "baseline": Target("baseline", (VITALS,), vitals_stream),
+    "trust": Target("trust", (ANOMALIES, CONFLICTS, INTENTIONS, QUARANTINE, COMMANDS), trust_stream),
+}
+
+
+@dataclass
+class Result:
+    processor: str
+    events: int
+    passthrough_events_per_s: float
+    faust_take_events_per_s: float
+    processor_events_per_s: float
+    ratio: float
+    target_ratio: float = 0.5
+
+    @property
+    def meets_target(self) -> bool:
+        return self.ratio >= self.target_ratio
+
+
+@click.command()
+@click.option(
+    "--processors",
+    "names",
+    default="baseline,trust",
+    show_default=True,
+    help=f"Comma-separated, from: {', '.join(TARGETS)}.",
+)
+@click.option("--events", type=int, default=50_000, show_default=True, help="Messages pre-filled per processor.")
+@click.option("--agents", type=int, default=500, show_default=True)
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the results here as JSON.",
+)
+def bench(names: str, events: int, agents: int, json_out: Path | None) -> None:
+    """Each processor's sustained events/s against a raw consume->produce passthrough (target: >= 50%)."""
+    settings = Settings()
+    chosen = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in chosen if n not in TARGETS]
+    if unknown:
+        raise click.BadParameter(f"unknown processor(s) {unknown}; known: {list(TARGETS)}", param_hint="--processors")
+    _ensure_passthrough_topic(settings.kafka_bootstrap_servers)
+    results = [_bench_one(TARGETS[n], settings, events, agents) for n in chosen]
+    click.echo("")
+    click.echo(
+        f"{'processor':<12}{'events':>9}{'passthrough/s':>16}{'bare faust/s':>14}{'processor/s':>14}{'ratio':>8}"
+    )
+    for r in results:
+        flag = "" if r.meets_target else "  (below the 50% target)"
+        click.echo(
+            f"{r.processor:<12}{r.events:>9}{r.passthrough_events_per_s:>16,.0f}{r.faust_take_events_per_s:>14,.0f}"
+            f"{r.processor_events_per_s:>14,.0f}{r.ratio:>8.0%}{flag}"
+        )
+    if json_out:
+        payload = {
+            "measured_at": datetime.now(UTC).isoformat(),
+            "events_per_processor": events,
+            "agents": agents,
+            "results": [asdict(r) | {"meets_target": r.meets_target} for r in results],
+        }
+        json_out.write_text(json.dumps(payload, indent=2) + "\n")
+        click.echo(f"wrote {json_out}")
+
+
+def _bench_one(target: Target, settings: Settings, events: int, agents: int) -> Result:
+    bootstrap = settings.kafka_bootstrap_servers
+    run_id = f"bench-{uuid.uuid4().hex[:10]}"
+    group = f"chorus-{target.name}-{run_id}"
+    start = start_group_at_end(bootstrap, group, [s.name for s in target.sources])
+    click.echo(f"[{target.name}] run {run_id}: pre-filling {events:,} events")
+    _prefill(bootstrap, target.generate(run_id, events, agents), events)
+    end = end_offsets(bootstrap, [s.name for s in target.sources])
+    total = sum(e.offset - s.offset for s, e in zip(start, end, strict=True))
+    click.echo(f"[{target.name}] passthrough over {total:,} messages")
+    passthrough = _passthrough(bootstrap, start, end, total)
+    click.echo(f"[{target.name}] passthrough: {passthrough:,.0f} events/s; a bare Faust take_events loop next")
+    bare = _bare_faust(settings, start, total)
+    click.echo(f"[{target.name}] bare Faust: {bare:,.0f} events/s; starting the processor")
+    processed = _run_processor(target.name, settings, run_id, total)
+    return Result(
+        target.name,
+        total,
+        round(passthrough, 1),
+        round(bare, 1),
+        round(processed, 1),
+        round(processed / passthrough, 3),
+    )
+
+
+def _prefill(bootstrap: str, stream: Iterator[tuple[TopicSpec, Event]], events: int) -> None:
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.num.messages": 10000, "partitioner": PARTITIONER}
+    )
+    with click.progressbar(length=events, label="  pre-fill") as bar:
+        for i, (spec, event) in enumerate(stream, 1):
+            while True:
+                try:
+                    producer.produce(spec.name, encode(event), spec.key_of(event))
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+            if i % 1000 == 0:
+                producer.poll(0)
+                bar.update(1000)
+        bar.update(events % 1000)
+    producer.flush(60)
+
+
+def _passthrough(bootstrap: str, start: list[TopicPartition], end: list[TopicPartition], total: int) -> float:
+    """Raw consume->produce of the same messages with confluent-kafka: no decode, no state."""
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"bench-pass-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False}
+    )
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "partitioner": PARTITIONER})
+    consumer.assign([tp for tp, e in zip(start, end, strict=True) if e.offset > tp.offset])
+    stop = {(e.topic, e.partition): e.offset for e in end}
+    done = 0
+    began = None
+    with click.progressbar(length=total, label="  passthrough") as bar:
+        while done < total:
+            batch = consumer.consume(1000, timeout=1.0)
+            if began is None and batch:
+                began = time.perf_counter()
+            counted = 0
+            for msg in batch:
+                if msg.error() or msg.offset() >= stop[(msg.topic(), msg.partition())]:
+                    continue
+                while True:
+                    try:
+                        producer.produce(PASSTHROUGH_TOPIC, msg.value(), msg.key())
+                        break
+                    except BufferError:
+                        producer.poll(0.05)
+                counted += 1
+            producer.poll(0)
+            done += counted
+            bar.update(counted)
+        producer.flush(60)
+    elapsed = time.perf_counter() - (began or time.perf_counter())
+    consumer.close()
+    return total / max(elapsed, 1e-9)
+
+
+def _run_processor(name: str, settings: Settings, run_id: str, total: int) -> float:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "REDIS_URL": settings.redis_url,
+        "CHORUS_RUN_ID": run_id,
+        "CHORUS_APP_ID_SUFFIX": f"-{run_id}",
+        "CHORUS_METRICS_PORT": str(port),
+        "CHORUS_LOG_LEVEL": "WARNING",
+    }
+    log_path = Path(tempfile.gettempdir()) / f"chorus-bench-{name}-{run_id}.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from chorus.cli import main; main()", "worker", name],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            return _follow(proc, port, name, total, log_path)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _follow(proc: subprocess.Popen, port: int, name: str, total: int, log_path: Path) -> float:
+    """events/s between the first and the last completed batch, from the worker's own counter."""
+    first: tuple[float, float] | None = None
+    last = (0.0, 0.0)
+    idle_since = time.monotonic()
+    with click.progressbar(length=total, label=f"  {name}") as bar:
+        shown = 0.0
+        while last[1] < total:
+            if proc.poll() is not None:
+                raise click.ClickException(f"{name} worker exited ({proc.returncode}); see {log_path}")
+            count = _done_count(port, name)
+            now = time.perf_counter()
+            if count is not None and count > last[1]:
+                if first is None:
+                    first = (now, count)
+                last = (now, count)
+                idle_since = time.monotonic()
+                bar.update(int(count - shown))
+                shown = count
+            if time.monotonic() - idle_since > 120:
+                raise click.ClickException(f"{name} made no progress for 2 minutes; see {log_path}")
+            time.sleep(0.1)
+    if first is None or last[0] <= first[0]:
+        raise click.ClickException(f"{name} finished too fast to measure; use more --events")
+    return (last[1] - first[1]) / (last[0] - first[0])
+
+
+def _done_count(port: int, name: str) -> float | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("chorus_events_done_total{") and f'processor="{name}"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def _bare_faust(settings: Settings, start: list[TopicPartition], total: int) -> float:
+    group = f"bench-faust-{uuid.uuid4().hex[:8]}"
+    commit_group_offsets(settings.kafka_bootstrap_servers, group, start)
+    env = {
+        **os.environ,
+        "BENCH_GROUP": group,
+        "BENCH_TOPICS": ",".join(dict.fromkeys(tp.topic for tp in start)),
+        "BENCH_TOTAL": str(total),
+    }
+    click.echo("  bare Faust loop running...")
+    proc = subprocess.run(
+        [sys.executable, "-c", "from chorus.bench_cmd import bare_faust_main; bare_faust_main()"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    for line in proc.stdout.splitlines():
+        if line.startswith("BENCH_RATE "):
+            return float(line.split()[1])
+    raise click.ClickException(f"bare Faust loop failed: {proc.stderr[-1500:]}")
+
+
+def bare_faust_main() -> None:
+    """A Faust app that only counts what `take_events` hands it (same batch settings as the processors)."""
+    import faust
+    from faust.worker import Worker
+
+    settings = Settings()
+    total = int(os.environ["BENCH_TOTAL"])
+    group = os.environ["BENCH_GROUP"]
+    app = faust.App(
+        group,
+        broker=[f"kafka://{h}" for h in settings.kafka_bootstrap_servers.split(",")],
+        store="memory://",
+        topic_disable_leader=True,
+        topic_allow_declare=False,
+        web_enabled=False,
+        datadir=str(Path(tempfile.gettempdir()) / group),
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    source = app.topic(*os.environ["BENCH_TOPICS"].split(","), key_serializer="raw", value_serializer="raw")
+    seen = {"count": 0, "first": 0.0}
+
+    @app.agent(source)
+    async def count(stream: faust.StreamT) -> None:
+        async for batch in stream.take_events(settings.batch_max_events, within=settings.batch_within_s):
+            if not seen["count"]:
+                seen["first"] = time.perf_counter()
+                seen["at_first"] = len(batch)
+            seen["count"] += len(batch)
+            if seen["count"] >= total:
+                elapsed = time.perf_counter() - seen["first"]
+                print(f"BENCH_RATE {(seen['count'] - seen['at_first']) / max(elapsed, 1e-9)}", flush=True)
+                os._exit(0)
+
+    Worker(app, loglevel="WARNING", redirect_stdouts=False).execute_from_commandline()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ensure_passthrough_topic(bootstrap: str) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    if PASSTHROUGH_TOPIC in admin.list_topics(timeout=10).topics:
+        return
+    futures = admin.create_topics([NewTopic(PASSTHROUGH_TOPIC, 8, 1, config={"retention.ms": str(3600_000)})])
+    for future in futures.values():
+        try:
+            future.result(30)
+        except Exception as exc:  # created meanwhile by another bench
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise

@@ -1,0 +1,43 @@
+"""The baseline processor's Faust shell: `chorus worker baseline` or `faust -A processors.baseline.app worker`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from processors.runtime import Processor, Settings, Step, build_app
+from schemas import VITALS, Event
+
+from .logic import PRODUCER, AgentBaseline, BaselineConfig, step
+
+
+def config_from(settings: Settings) -> BaselineConfig:
+    return BaselineConfig(
+        warmup=settings.baseline_warmup_samples,
+        window=settings.baseline_window,
+        zscore=settings.baseline_zscore,
+        sustain=settings.baseline_sustain_samples,
+        clear=settings.baseline_clear_samples,
+        severity_z=settings.baseline_severity_z,
+        min_stddev=settings.baseline_min_stddev,
+        min_rel_stddev=settings.baseline_min_rel_stddev,
+        snapshot_every=settings.baseline_snapshot_every,
+    )
+
+
+def make_processor(settings: Settings) -> Processor[AgentBaseline]:
+    cfg = config_from(settings)
+
+    def baseline_step(agent_id: str, state: AgentBaseline | None, events: Sequence[Event]) -> Step[AgentBaseline]:
+        return step(agent_id, state, events, cfg)
+
+    return Processor(
+        name=PRODUCER,
+        sources=(VITALS,),
+        state_model=AgentBaseline,
+        entities_of=lambda event: (event.agent_id,),  # type: ignore[attr-defined]
+        step=baseline_step,
+    )
+
+
+settings = Settings()
+app = build_app(make_processor(settings), settings)

@@ -1,0 +1,200 @@
+"""The conflict processor's Faust shell: `chorus worker conflict` (or `faust -A processors.conflict.app worker`).
+
+Three agents in one app (one consumer group, `chorus-conflict`):
+- repartition: agent.intentions -> the internal topic keyed by resource;
+- windows (the runtime's batch pipeline): per-resource windows in Redis -> immune.conflicts;
+- enrich (only with GEMINI_API_KEY): high-risk fast predictions -> Gemini -> a new prediction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+import faust
+
+from processors.runtime import ALL_RUNS, FaustSender, OutMessage, Processor, Settings, Step, build_app
+from processors.runtime.deadletter import dead_letter
+from schemas import CONFLICTS, DEADLETTER, INTENTIONS, ConflictPrediction, DecodeError, Event, Intention, decode, encode
+
+from . import metrics as m
+from .gemini import Enrichments, GeminiAnalyst
+from .predict import PRODUCER, ConflictParams
+from .step import ConflictConfig, ResourceWindows, step
+from .topics import CLAIMS, ensure_internal_topic
+
+log = logging.getLogger(__name__)
+
+
+def config_from(settings: Settings) -> ConflictConfig:
+    return ConflictConfig(
+        window_s=settings.conflict_window_s,
+        lateness_s=settings.conflict_lateness_s,
+        default_capacity=settings.conflict_default_capacity,
+        capacities=dict(settings.conflict_capacities),
+        min_risk=settings.conflict_min_risk,
+        early_risk=settings.conflict_early_risk,
+        early_min_claims=settings.conflict_early_min_claims,
+        params=ConflictParams(cost_scale=settings.conflict_cost_scale, aggressor_min=settings.conflict_aggressor_min),
+    )
+
+
+def make_processor(settings: Settings) -> Processor[ResourceWindows]:
+    cfg = config_from(settings)
+
+    def timed_step(resource: str, state: ResourceWindows | None, events: Sequence[Event]) -> Step[ResourceWindows]:
+        started = time.perf_counter()
+        result = step(resource, state, events, cfg)
+        if result.history:  # one entry per closed window
+            per_window = (time.perf_counter() - started) / len(result.history)
+            for _ in result.history:
+                m.WINDOW_SECONDS.observe(per_window)
+        if result.state is not None and result.state.late > (state.late if state else 0):
+            m.LATE_CLAIMS.inc(result.state.late - (state.late if state else 0))
+        return result
+
+    return Processor(
+        name=PRODUCER,
+        sources=(CLAIMS,),
+        state_model=ResourceWindows,
+        entities_of=lambda event: (event.resource,),  # type: ignore[attr-defined]
+        step=timed_step,
+    )
+
+
+def build(settings: Settings) -> faust.App:
+    app = build_app(make_processor(settings), settings)
+    intentions = app.topic(INTENTIONS.name, key_serializer="raw", value_serializer="raw")
+    send = FaustSender(app)
+
+    # The internal topic must exist before the consumer subscribes (the broker may not
+    # auto-create, and would not give it 8 partitions): create it first thing at start-up.
+    # The runtime's factory has no start hook, so this wraps the app's own first start.
+    first_start = app.on_first_start
+
+    async def create_internal_topic_then_start() -> None:
+        await _ensure_topic_retrying(settings, lambda: app.should_stop)
+        await first_start()
+
+    app.on_first_start = create_internal_topic_then_start  # type: ignore[method-assign]
+
+    @app.agent(intentions, name="conflict-repartition")
+    async def repartition(stream: faust.StreamT) -> None:
+        async for batch in stream.take_events(settings.batch_max_events, within=settings.batch_within_s):
+            for event in batch:
+                event.message.incref()
+            messages = [msg for event in batch if (msg := _claim_message(event, settings.run_id)) is not None]
+            # A batch mixes the agents' partitions; forwarding it in event-time order keeps the
+            # per-resource watermark from racing ahead of claims that are merely on a slower partition.
+            messages.sort(key=lambda m: m.timestamp or 0.0)
+            await _send_retrying(send, messages, lambda: app.should_stop)
+            for event in batch:
+                await stream.ack(event)
+
+    analyst = GeminiAnalyst.from_settings(settings)
+    if analyst is not None:
+        enrichments = Enrichments(
+            analyst,
+            min_risk=settings.gemini_min_risk,
+            max_concurrency=settings.gemini_max_concurrency,
+            max_pending=settings.gemini_max_pending,
+        )
+        conflicts = app.topic(CONFLICTS.name, key_serializer="raw", value_serializer="raw")
+
+        async def publish(prediction: ConflictPrediction) -> None:
+            await send(
+                [
+                    OutMessage(
+                        CONFLICTS.name,
+                        CONFLICTS.key_of(prediction),
+                        encode(prediction),
+                        prediction.occurred_at.timestamp(),
+                    )
+                ]
+            )
+
+        @app.agent(conflicts, name="conflict-enrich")
+        async def enrich(stream: faust.StreamT) -> None:
+            async for raw in stream:
+                try:
+                    prediction = decode(ConflictPrediction, raw, topic=CONFLICTS.name)
+                except DecodeError:
+                    continue  # not ours to judge: trust and quarantine dead-letter it
+                if settings.run_id in (ALL_RUNS, prediction.run_id):
+                    enrichments.submit(prediction, publish)
+
+    return app
+
+
+def _claim_message(event: faust.EventT, run_id: str) -> OutMessage | None:
+    msg = event.message
+    try:
+        intention = decode(Intention, msg.value, topic=msg.topic)
+    except DecodeError as exc:
+        owner = _guess_run_id(msg.value)
+        if owner is not None and run_id not in (ALL_RUNS, owner):
+            return None  # another run's poison: its own worker dead-letters it
+        letter = dead_letter(
+            PRODUCER,
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            value=msg.value,
+            key=msg.key,
+            error=exc.reason,
+            timestamp=msg.timestamp,
+            run_id=owner or (run_id if run_id != ALL_RUNS else "live"),
+        )
+        return OutMessage(DEADLETTER.name, DEADLETTER.key_of(letter), encode(letter))
+    if run_id not in (ALL_RUNS, intention.run_id):
+        return None
+    # Forward the bytes as they came (the claim is the agent's event, not ours), stamped with its event time.
+    return OutMessage(CLAIMS.name, CLAIMS.key_of(intention), msg.value, intention.occurred_at.timestamp())
+
+
+async def _ensure_topic_retrying(settings: Settings, stopping: Callable[[], bool]) -> None:
+    delay = 0.5
+    deadline = time.monotonic() + settings.startup_timeout_s if settings.startup_timeout_s else None
+    while True:
+        try:
+            outcome = await asyncio.to_thread(ensure_internal_topic, settings.kafka_bootstrap_servers, 10.0)
+            log.info("internal topic ready", extra={"topic": CLAIMS.name, "outcome": outcome})
+            return
+        except Exception as exc:
+            if stopping() or (deadline is not None and time.monotonic() > deadline):
+                raise
+            log.warning("internal topic not created yet; retrying", extra={"topic": CLAIMS.name, "error": repr(exc)})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def _guess_run_id(raw: bytes | None) -> str | None:
+    try:
+        value = json.loads(raw or b"")
+    except ValueError:
+        return None
+    run_id = value.get("run_id") if isinstance(value, dict) else None
+    return run_id if isinstance(run_id, str) and run_id and not any(c.isspace() for c in run_id) else None
+
+
+async def _send_retrying(send: FaustSender, messages: list[OutMessage], stopping) -> None:
+    delay = 0.05
+    while messages:
+        try:
+            await send(messages)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("repartition send failed; retrying", extra={"error": repr(exc), "retry_in_s": delay})
+            if stopping():
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+settings = Settings()
+app = build(settings)

@@ -1,0 +1,230 @@
+"""The quarantine book: who is held, until when, how often, and the admission gate.
+
+Pure decision logic: no I/O and no clock. Time is event time only — the book's
+watermark is the largest `occurred_at` it has been shown, and terms expire when the
+watermark passes them. The shell loads a book from Redis, feeds it events in
+order, publishes what it decides and writes back the agents it changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Literal
+
+from schemas import (
+    Anomaly,
+    ConflictPrediction,
+    Event,
+    Intention,
+    OperatorCommand,
+    QuarantineAction,
+    QuarantineDecision,
+    QuarantineReason,
+    TrustChange,
+    derive_event_id,
+)
+
+from .policy import QuarantinePolicy
+
+PRODUCER = "quarantine"
+Status = Literal["free", "quarantined", "pending"]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentState:
+    agent_id: str
+    trust: float = 100.0
+    status: Status = "free"
+    until: datetime | None = None
+    offense_count: int = 0
+    reason: QuarantineReason | None = None
+    decision_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    decisions: tuple[QuarantineDecision, ...] = ()
+    admitted: bool | None = None  # set for intentions only: may it pass the gate?
+
+
+@dataclass(slots=True)
+class QuarantineBook:
+    policy: QuarantinePolicy
+    run_id: str
+    agents: dict[str, AgentState] = field(default_factory=dict)
+    watermark: datetime | None = None
+    # When each agent was last seen, as event-time epoch seconds: a plain float per agent
+    # keeps a 10,000-agent book cheap to load and store.
+    last_seen: dict[str, float] = field(default_factory=dict)
+    # The held agents' term ends, kept beside `agents` so advancing event time costs O(held).
+    _terms: dict[str, datetime | None] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._terms = {a: s.until for a, s in self.agents.items() if s.status == "quarantined"}
+
+    # --- the one entry point ---------------------------------------------------------
+
+    def handle(self, event: Event) -> Verdict:
+        """Apply one event in stream order; expiries due by its event time come first."""
+        expired = self.advance(event.occurred_at)
+        if isinstance(event, Intention):
+            self._seen(event.agent_id, event.occurred_at)
+            return Verdict(expired, admitted=self.agent(event.agent_id).status != "quarantined")
+        if isinstance(event, TrustChange):
+            decided = self._on_trust(event)
+        elif isinstance(event, ConflictPrediction):
+            decided = self._on_conflict(event)
+        elif isinstance(event, Anomaly):
+            self._seen(event.agent_id, event.occurred_at)
+            decided = (
+                self._policy_quarantine(event.agent_id, "critical_anomaly", event)
+                if event.severity == "critical"
+                else None
+            )
+        elif isinstance(event, OperatorCommand):
+            decided = self._on_command(event)
+        else:
+            raise TypeError(f"the quarantine book does not take {type(event).__name__}")
+        return Verdict(expired + ((decided,) if decided else ()))
+
+    def advance(self, at: datetime) -> tuple[QuarantineDecision, ...]:
+        """Move event time forward; release agents whose term ended and whose trust recovered."""
+        if self.watermark is not None and at <= self.watermark:
+            return ()
+        self.watermark = at
+        due = sorted(
+            (self.agents[a] for a, until in self._terms.items() if until is not None and until <= at),
+            key=lambda s: (s.until, s.agent_id),
+        )
+        return tuple(self._expire(s) for s in due if s.trust >= self.policy.release_trust)
+
+    # --- views -----------------------------------------------------------------------
+
+    def agent(self, agent_id: str) -> AgentState:
+        return self.agents.get(agent_id) or AgentState(agent_id)
+
+    def quarantined(self) -> int:
+        return len(self._terms)
+
+    def active(self) -> int:
+        """The fleet the cap is a share of: agents seen recently, plus every held or pending one."""
+        horizon = float("-inf") if self.watermark is None else self.watermark.timestamp() - self.policy.active_window_s
+        recent = {agent for agent, seen in self.last_seen.items() if seen >= horizon}
+        return len(recent.union(a for a, s in self.agents.items() if s.status != "free"))
+
+    # --- handlers --------------------------------------------------------------------
+
+    def _on_trust(self, change: TrustChange) -> QuarantineDecision | None:
+        self._seen(change.agent_id, change.occurred_at)
+        state = self._put(replace(self.agent(change.agent_id), trust=change.after))
+        if state.status == "free" and change.after < self.policy.trust_threshold:
+            return self._policy_quarantine(state.agent_id, "low_trust", change)
+        expired = state.status == "quarantined" and state.until is not None and state.until <= change.occurred_at
+        if expired and change.after >= self.policy.release_trust:
+            return self._release(state, "term_expired", change, detail="term over and trust recovered")
+        return None
+
+    def _on_conflict(self, conflict: ConflictPrediction) -> QuarantineDecision | None:
+        # Gemini's enrichment repeats a fast-path prediction; acting on the fast one keeps decisions replayable.
+        if conflict.source != "fast_path" or conflict.most_aggressive is None:
+            return None
+        if conflict.risk <= self.policy.conflict_risk:
+            return None
+        return self._policy_quarantine(conflict.most_aggressive, "conflict_aggressor", conflict)
+
+    def _on_command(self, cmd: OperatorCommand) -> QuarantineDecision | None:
+        state = self.agent(cmd.agent_id)
+        note = f"by {cmd.operator}" + (f": {cmd.note}" if cmd.note else "")
+        if cmd.command == "quarantine" and state.status != "quarantined":
+            return self._quarantine(state, "operator", cmd, until=None, detail=note)
+        if cmd.command == "approve" and state.status == "pending":
+            until = cmd.occurred_at + self.policy.term(state.offense_count + 1)
+            return self._quarantine(state, state.reason or "operator", cmd, until=until, detail=f"approved {note}")
+        if cmd.command == "release" and state.status != "free":
+            return self._release(state, "operator", cmd, detail=f"released {note}")
+        if cmd.command == "reject" and state.status == "pending":
+            return self._release(state, "operator", cmd, detail=f"pending quarantine rejected {note}")
+        return None  # set_trust is the trust processor's; the rest change nothing here
+
+    # --- transitions -----------------------------------------------------------------
+
+    def _policy_quarantine(self, agent_id: str, reason: QuarantineReason, cause: Event) -> QuarantineDecision | None:
+        state = self.agent(agent_id)
+        if state.status != "free":
+            return None
+        if self.quarantined() + 1 > self.policy.cap(max(self.active(), 1)):
+            return self._decide(
+                replace(state, status="pending", reason=reason),
+                "pending_approval",
+                reason,
+                cause,
+                detail=f"fleet cap {self.policy.fleet_cap:.0%} of {self.active()} active agents reached",
+            )
+        until = cause.occurred_at + self.policy.term(state.offense_count + 1)
+        return self._quarantine(state, reason, cause, until=until, detail="")
+
+    def _quarantine(
+        self, state: AgentState, reason: QuarantineReason, cause: Event, *, until: datetime | None, detail: str
+    ) -> QuarantineDecision:
+        held = replace(state, status="quarantined", until=until, offense_count=state.offense_count + 1, reason=reason)
+        return self._decide(held, "quarantine", reason, cause, detail=detail)
+
+    def _release(self, state: AgentState, reason: QuarantineReason, cause: Event, *, detail: str) -> QuarantineDecision:
+        return self._decide(
+            replace(state, status="free", until=None, reason=None), "release", reason, cause, detail=detail
+        )
+
+    def _expire(self, state: AgentState) -> QuarantineDecision:
+        assert state.until is not None
+        released = self._put(replace(state, status="free", until=None, reason=None))
+        decision = QuarantineDecision(
+            event_id=derive_event_id(
+                PRODUCER, "expire", state.agent_id, state.decision_id or "", state.until.isoformat()
+            ),
+            occurred_at=state.until,
+            run_id=self.run_id,
+            causation_ids=(state.decision_id,) if state.decision_id else (),
+            producer=PRODUCER,
+            agent_id=state.agent_id,
+            action="release",
+            reason="term_expired",
+            offense_count=state.offense_count,
+            trust=state.trust,
+            detail="term over and trust recovered",
+        )
+        self._put(replace(released, decision_id=decision.event_id))
+        return decision
+
+    def _decide(
+        self, state: AgentState, action: QuarantineAction, reason: QuarantineReason, cause: Event, *, detail: str
+    ) -> QuarantineDecision:
+        decision = QuarantineDecision(
+            event_id=derive_event_id(PRODUCER, action, state.agent_id, cause.event_id),
+            occurred_at=cause.occurred_at,
+            run_id=self.run_id,
+            causation_ids=(cause.event_id,),
+            producer=PRODUCER,
+            agent_id=state.agent_id,
+            action=action,
+            reason=reason,
+            until=state.until if action == "quarantine" else None,
+            offense_count=state.offense_count,
+            trust=state.trust,
+            detail=detail,
+        )
+        self._put(replace(state, decision_id=decision.event_id))
+        return decision
+
+    def _seen(self, agent_id: str, at: datetime) -> None:
+        seen = at.timestamp()
+        if seen > self.last_seen.get(agent_id, float("-inf")):
+            self.last_seen[agent_id] = seen
+
+    def _put(self, state: AgentState) -> AgentState:
+        self.agents[state.agent_id] = state
+        if state.status == "quarantined":
+            self._terms[state.agent_id] = state.until
+        else:
+            self._terms.pop(state.agent_id, None)
+        return state

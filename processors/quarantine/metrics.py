@@ -1,0 +1,9 @@
+"""The quarantine processor's own metrics (the runtime's cover events in and out)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+QUARANTINED = Gauge("chorus_quarantined_agents", "Agents held in quarantine now.")
+PENDING = Gauge("chorus_quarantine_pending", "Policy quarantines waiting for an operator (past the fleet cap).")
+HELD_INTENTIONS = Counter("chorus_gate_held_intentions", "Intentions of quarantined agents held back by the gate.")

@@ -1,0 +1,17 @@
+"""Redis key names: namespaced by run_id, one hash tag per (run, entity) so an entity's keys share a cluster slot."""
+
+from __future__ import annotations
+
+
+def entity_key(processor: str, run_id: str, entity: str) -> str:
+    """The hash holding an entity's state, version and offset fences."""
+    return f"chorus:{processor}:{{{run_id}:{entity}}}"
+
+
+def history_key(processor: str, run_id: str, entity: str) -> str:
+    """The entity's capped history list (same hash tag as its state)."""
+    return entity_key(processor, run_id, entity) + ":history"
+
+
+def fence_field(topic: str, partition: int) -> str:
+    return f"f:{topic}:{partition}"

@@ -1,0 +1,57 @@
+"""What a processor is to the runtime: its sources, its per-entity state model, and a pure step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel
+
+from schemas import Event, TopicSpec
+
+S = TypeVar("S", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Output:
+    """An event to publish on a registry topic (keyed by the topic's key field)."""
+
+    topic: TopicSpec
+    event: Event
+
+
+@dataclass(frozen=True)
+class Step(Generic[S]):
+    """What a pure step decided for one entity: its new state (None = unchanged), outputs, history entries."""
+
+    state: S | None = None
+    outputs: Sequence[Output] = ()
+    history: Sequence[str] = ()
+
+
+StepFn = Callable[[str, "S | None", Sequence[Event]], Step[S]]
+
+
+@dataclass(frozen=True)
+class Processor(Generic[S]):
+    """A stateful processor, described for the runtime.
+
+    - `sources`: the registry topics it consumes (decoded with each topic's model).
+    - `entities_of(event)`: the entity ids (agent ids, resources...) whose state the event touches.
+    - `step(entity, state, events)`: pure logic; the events are new to that entity's state, in order.
+    - `on_applied(entity, state)`: optional shell hook (metrics) called after a new state is stored.
+    """
+
+    name: str
+    sources: tuple[TopicSpec, ...]
+    state_model: type[S]
+    entities_of: Callable[[Event], Iterable[str]]
+    step: StepFn[S]
+    on_applied: Callable[[str, S], None] | None = None
+
+    def source(self, topic: str) -> TopicSpec:
+        for spec in self.sources:
+            if spec.name == topic:
+                return spec
+        raise KeyError(f"{self.name} does not consume {topic!r}")

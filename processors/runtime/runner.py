@@ -1,0 +1,304 @@
+"""The batch pipeline every processor runs, independent of Faust.
+
+decode -> group by entity -> one pipeline read of state + fences -> pure steps in
+memory -> produce outputs and dead letters, await delivery -> one pipeline of Lua
+writes (state + fences, compare-and-set). Outputs go out before the state write: a
+crash in between re-emits the same deterministic events on redelivery; the reverse
+order would lose decisions. Transient Redis/Kafka errors are retried with backoff
+until they pass; an event is never skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from schemas import DEADLETTER, DeadLetter, DecodeError, Event, decode
+
+from . import metrics as m
+from .deadletter import dead_letter
+from .errors import BrokerUnavailable, StateUnavailable
+from .kafka import OutMessage, Sender
+from .keys import fence_field
+from .processor import Output, Processor
+from .store import APPLIED, VERSION_MOVED, EntityRef, Snapshot, StateStore, Write
+
+log = logging.getLogger(__name__)
+
+ALL_RUNS = "*"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One consumed Kafka message, as the runner sees it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: float | None = None
+
+
+@dataclass(frozen=True)
+class _Inbound:
+    record: Record
+    event: Event
+
+
+class Stopping(Exception):  # noqa: N818 - a signal, not an error
+    """The worker is stopping while a batch waits on a retry: leave it unacknowledged."""
+
+
+class BatchRunner:
+    """Applies batches of one processor's messages to its Redis state, with exactly-once effect."""
+
+    def __init__(
+        self,
+        processor: Processor[Any],
+        store: StateStore,
+        send: Sender,
+        *,
+        run_id: str,
+        max_backoff_s: float = 5.0,
+        dedupe_ids: int = 32,
+        stopping: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self._p = processor
+        self._store = store
+        self._send = send
+        self._run_id = run_id
+        self._max_backoff = max_backoff_s
+        self._dedupe_ids = dedupe_ids
+        self._stopping = stopping
+
+    async def process(self, records: Sequence[Record]) -> None:
+        """Apply one batch; returns only when all of its effects are durable."""
+        started = time.perf_counter()
+        name = self._p.name
+        m.BATCH_EVENTS.labels(name).observe(len(records))
+        inbound: list[_Inbound] = []
+        dead: list[DeadLetter] = []
+        for topic, count in Counter(rec.topic for rec in records).items():
+            m.EVENTS_IN.labels(name, topic).inc(count)
+        for rec in records:
+            try:
+                event = decode(self._p.source(rec.topic).model, rec.value, topic=rec.topic)
+            except DecodeError as exc:
+                dead.append(self._dead_letter(rec, exc.reason))
+                continue
+            if self._run_id != ALL_RUNS and event.run_id != self._run_id:
+                m.EVENTS_SKIPPED.labels(name, "other_run").inc()
+                continue
+            inbound.append(_Inbound(rec, event))
+        pending, unrouted = self._by_entity(inbound)
+        dead += unrouted
+        if dead:
+            await self._retrying(partial(self._deliver, [], dead))
+        while pending:
+            pending = await self._retrying(partial(self._apply_once, pending))
+        m.BATCH_SECONDS.labels(name).observe(time.perf_counter() - started)
+        m.EVENTS_DONE.labels(name).inc(len(records))
+
+    def _by_entity(self, inbound: Sequence[_Inbound]) -> tuple[dict[EntityRef, list[_Inbound]], list[DeadLetter]]:
+        grouped: dict[EntityRef, list[_Inbound]] = {}
+        dead: list[DeadLetter] = []
+        for item in inbound:
+            try:
+                entities = list(dict.fromkeys(self._p.entities_of(item.event)))
+            except Exception as exc:  # a bug in entities_of must not stop the stream
+                log.exception("entities_of failed; event dead-lettered", extra={"processor": self._p.name})
+                dead.append(
+                    self._dead_letter(item.record, f"entities_of: {type(exc).__name__}: {exc}", item.event.run_id)
+                )
+                continue
+            for entity in entities:
+                grouped.setdefault(EntityRef(item.event.run_id, entity), []).append(item)
+        return grouped, dead
+
+    async def _apply_once(self, pending: dict[EntityRef, list[_Inbound]]) -> dict[EntityRef, list[_Inbound]]:
+        snapshots = await self._store.read(pending)
+        writes: list[Write] = []
+        new_states: list[tuple[EntityRef, BaseModel | None]] = []  # parallel to writes
+        outputs: list[Output] = []
+        dead: list[DeadLetter] = []
+        for ref, items in pending.items():
+            snap = snapshots[ref]
+            fresh, fences = self._new_events(snap, items)
+            if not fences:
+                continue
+            if not fresh:  # only duplicates: advance the fences, nothing else
+                writes.append(Write(ref, snap.version, fences))
+                new_states.append((ref, None))
+                continue
+            recent = self._recent_json(snap, fresh)
+            try:
+                state = self._load(snap.state_json)
+                step = self._p.step(ref.entity, state, [i.event for i in fresh])
+            except Exception as exc:  # pure logic failing on one entity must not stop the others
+                log.exception("step failed; events dead-lettered", extra={"processor": self._p.name})
+                m.STEP_FAILURES.labels(self._p.name).inc()
+                dead += [self._dead_letter(i.record, f"{type(exc).__name__}: {exc}", i.event.run_id) for i in fresh]
+                writes.append(Write(ref, snap.version, fences, recent_json=recent))
+                new_states.append((ref, None))
+                continue
+            outputs += step.outputs
+            state_json = step.state.model_dump_json() if step.state is not None else None
+            writes.append(Write(ref, snap.version, fences, state_json, tuple(step.history), recent))
+            new_states.append((ref, step.state))
+        await self._deliver(outputs, dead)
+        results = await self._store.write(writes)
+        moved = {w.ref: pending[w.ref] for w, r in zip(writes, results, strict=True) if r == VERSION_MOVED}
+        if moved:
+            m.STATE_CONFLICTS.labels(self._p.name).inc(len(moved))
+        if self._p.on_applied is not None:
+            self._notify(
+                [(ref, st) for (ref, st), r in zip(new_states, results, strict=True) if r == APPLIED and st is not None]
+            )
+        return moved
+
+    def _notify(self, applied: Sequence[tuple[EntityRef, BaseModel]]) -> None:
+        hook = self._p.on_applied
+        assert hook is not None
+        for ref, state in applied:
+            try:
+                hook(ref.entity, state)
+            except Exception:  # a metrics hook must never stop the stream
+                log.exception("on_applied hook failed", extra={"processor": self._p.name})
+
+    def _new_events(self, snap: Snapshot, items: Sequence[_Inbound]) -> tuple[list[_Inbound], dict[str, int]]:
+        """The entity's events not yet applied (above their source's fence, not a known id) and the
+        fences to advance (duplicates by id included)."""
+        seen = set(snap.recent_ids) if self._dedupe_ids else set()
+        new: list[_Inbound] = []
+        fences: dict[str, int] = {}
+        redelivered = duplicates = 0
+        for i in items:
+            rec = i.record
+            if rec.offset <= snap.fence(rec.topic, rec.partition):
+                redelivered += 1
+                continue
+            field = fence_field(rec.topic, rec.partition)
+            fences[field] = max(fences.get(field, -1), rec.offset)
+            if self._dedupe_ids and i.event.event_id in seen:
+                duplicates += 1
+                continue
+            seen.add(i.event.event_id)
+            new.append(i)
+        if redelivered:
+            m.EVENTS_SKIPPED.labels(self._p.name, "redelivered").inc(redelivered)
+        if duplicates:
+            m.EVENTS_SKIPPED.labels(self._p.name, "duplicate").inc(duplicates)
+        return new, fences
+
+    def _recent_json(self, snap: Snapshot, fresh: Sequence[_Inbound]) -> str | None:
+        if not self._dedupe_ids:
+            return None
+        return json.dumps([*snap.recent_ids, *(i.event.event_id for i in fresh)][-self._dedupe_ids :])
+
+    def _load(self, raw: bytes | None) -> BaseModel | None:
+        if raw is None:
+            return None
+        try:
+            return self._p.state_model.model_validate_json(raw)
+        except ValidationError as exc:
+            raise ValueError(f"stored state does not fit {self._p.state_model.__name__}: {exc}") from exc
+
+    async def _deliver(self, outputs: Sequence[Output], dead: Sequence[DeadLetter]) -> None:
+        messages = [
+            # No record timestamp from occurred_at: replayed events are old, and retention would
+            # delete a segment whose newest record looks older than the retention period.
+            OutMessage(o.topic.name, o.topic.key_of(o.event), o.event.__pydantic_serializer__.to_json(o.event))
+            for o in outputs
+        ]
+        messages += [
+            OutMessage(DEADLETTER.name, DEADLETTER.key_of(d), d.__pydantic_serializer__.to_json(d)) for d in dead
+        ]
+        if not messages:
+            return
+        try:
+            await self._send(messages)
+        except Exception as exc:
+            raise BrokerUnavailable(f"produce not confirmed: {exc!r}") from exc
+        now = time.time()
+        for topic, count in Counter(o.topic.name for o in outputs).items():
+            m.EVENTS_OUT.labels(self._p.name, topic).inc(count)
+        for o in outputs:
+            m.DECISION_LATENCY.labels(self._p.name, o.topic.name).observe(
+                max(0.0, now - o.event.occurred_at.timestamp())
+            )
+        for d in dead:
+            m.DEAD_LETTERS.labels(self._p.name, d.source_topic).inc()
+            log.warning(
+                "dead letter",
+                extra={
+                    "processor": self._p.name,
+                    "topic": d.source_topic,
+                    "partition": d.partition,
+                    "offset": d.offset,
+                    "error": d.error,
+                },
+            )
+
+    def _dead_letter(self, rec: Record, error: str, run_id: str | None = None) -> DeadLetter:
+        return dead_letter(
+            self._p.name,
+            topic=rec.topic,
+            partition=rec.partition,
+            offset=rec.offset,
+            value=rec.value,
+            key=rec.key,
+            error=error,
+            timestamp=rec.timestamp,
+            run_id=run_id or _guess_run_id(rec.value) or (self._run_id if self._run_id != ALL_RUNS else "live"),
+        )
+
+    async def _retrying(self, attempt: Callable[[], Any]) -> Any:
+        """Run attempt() until it succeeds; every failure is logged, counted and retried with backoff."""
+        delay = 0.05
+        while True:
+            try:
+                return await attempt()
+            except asyncio.CancelledError:
+                raise
+            except StateUnavailable as exc:
+                m.REDIS_ERRORS.labels(self._p.name).inc()
+                log.warning(
+                    "redis unavailable; retrying",
+                    extra={"processor": self._p.name, "error": str(exc), "retry_in_s": delay},
+                )
+            except BrokerUnavailable as exc:
+                m.KAFKA_ERRORS.labels(self._p.name).inc()
+                log.warning(
+                    "kafka unavailable; retrying",
+                    extra={"processor": self._p.name, "error": str(exc), "retry_in_s": delay},
+                )
+            except Exception as exc:
+                # Not known to be transient (a Lua error, a bug): still never skip the batch, but shout.
+                m.BATCH_FAILURES.labels(self._p.name).inc()
+                log.error(
+                    "batch attempt failed; retrying",
+                    exc_info=exc,
+                    extra={"processor": self._p.name, "retry_in_s": delay},
+                )
+            if self._stopping():
+                raise Stopping()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._max_backoff)
+
+
+def _guess_run_id(raw: bytes | None) -> str | None:
+    try:
+        run_id = json.loads(raw or b"").get("run_id")
+    except (ValueError, AttributeError):
+        return None
+    return run_id if isinstance(run_id, str) and run_id and " " not in run_id and len(run_id) <= 256 else None

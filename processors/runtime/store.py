@@ -1,0 +1,149 @@
+"""The Redis state store: per-entity state, version and offset fences, changed only by one Lua script.
+
+Each entity (an agent, a resource...) of one processor and run has a hash with its
+state JSON (`s`), a version (`v`), one offset fence per source (topic, partition)
+(`f:<topic>:<partition>`: the last offset whose effect the state already holds) and the
+ids of its most recent events (`d`). A redelivered event is at or below its fence and
+changes nothing; a duplicate of an event at another offset (an upstream processor
+re-emitting after a crash, a producer retry) is caught by its id. The version makes
+writes compare-and-set, so two workers that momentarily handle the same entity (for
+example a conflict on a resource partition and an intention on the agent's
+partition) never lose each other's update: the loser recomputes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .errors import StaleFence, StateUnavailable
+from .keys import entity_key, fence_field, history_key
+
+_APPLY_LUA = resources.files(__package__).joinpath("lua/apply.lua").read_text()
+
+APPLIED, VERSION_MOVED, STALE = 1, 0, -1
+
+
+@dataclass(frozen=True, order=True)
+class EntityRef:
+    """One entity's state in one run."""
+
+    run_id: str
+    entity: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What Redis holds for an entity: version 0 and no state for a new one."""
+
+    version: int = 0
+    state_json: bytes | None = None
+    fences: Mapping[str, int] = field(default_factory=dict)
+    recent_ids: tuple[str, ...] = ()
+
+    def fence(self, topic: str, partition: int) -> int:
+        """The last applied offset from this source, -1 if none."""
+        return self.fences.get(fence_field(topic, partition), -1)
+
+
+@dataclass(frozen=True)
+class Write:
+    """A state change computed from `expected_version`, with the fences it advances."""
+
+    ref: EntityRef
+    expected_version: int
+    fences: Mapping[str, int]
+    state_json: str | None = None
+    history: Sequence[str] = ()
+    recent_json: str | None = None
+
+
+class StateStore:
+    """Reads and writes one processor's entity states, a pipeline per call."""
+
+    def __init__(self, client: aioredis.Redis, processor: str, history_cap: int) -> None:
+        self._redis = client
+        self._processor = processor
+        self._history_cap = history_cap
+        self._apply = client.register_script(_APPLY_LUA)
+
+    @property
+    def client(self) -> aioredis.Redis:
+        return self._redis
+
+    async def read(self, refs: Iterable[EntityRef]) -> dict[EntityRef, Snapshot]:
+        refs = list(refs)
+        if not refs:
+            return {}
+        try:
+            return await self._read(refs)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StateUnavailable(f"redis read failed: {exc!r}") from exc
+
+    async def _read(self, refs: list[EntityRef]) -> dict[EntityRef, Snapshot]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for ref in refs:
+                pipe.hgetall(entity_key(self._processor, ref.run_id, ref.entity))
+            rows = await pipe.execute()
+        return {ref: _snapshot(row) for ref, row in zip(refs, rows, strict=True)}
+
+    async def write(self, writes: Sequence[Write]) -> list[int]:
+        """Apply the writes in one pipeline; per write APPLIED or VERSION_MOVED.
+
+        Raises StaleFence if a write tried to move a fence backwards (a shell bug).
+        """
+        if not writes:
+            return []
+        try:
+            results = await self._write(writes)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StateUnavailable(f"redis write failed: {exc!r}") from exc
+        stale = [w.ref for w, r in zip(writes, results, strict=True) if r == STALE]
+        if stale:
+            raise StaleFence(f"fence would move backwards for {stale[:3]}")
+        return results
+
+    async def _write(self, writes: Sequence[Write]) -> list[int]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for w in writes:
+                fence_args: list[str | int] = []
+                for name, offset in w.fences.items():
+                    fence_args += [name, offset]
+                await self._apply(
+                    keys=[
+                        entity_key(self._processor, w.ref.run_id, w.ref.entity),
+                        history_key(self._processor, w.ref.run_id, w.ref.entity),
+                    ],
+                    args=[
+                        w.expected_version,
+                        w.state_json or "",
+                        w.recent_json or "",
+                        self._history_cap,
+                        len(w.fences),
+                        *fence_args,
+                        *w.history,
+                    ],
+                    client=pipe,
+                )
+            return [int(r) for r in await pipe.execute()]
+
+    async def get(self, run_id: str, entity: str) -> Snapshot:
+        return (await self.read([EntityRef(run_id, entity)]))[EntityRef(run_id, entity)]
+
+    async def history(self, run_id: str, entity: str) -> list[str]:
+        rows = await self._redis.lrange(history_key(self._processor, run_id, entity), 0, -1)
+        return [r.decode() if isinstance(r, bytes) else r for r in rows]
+
+
+def _snapshot(row: Mapping[bytes, bytes]) -> Snapshot:
+    if not row:
+        return Snapshot()
+    fences = {k.decode(): int(v) for k, v in row.items() if k.startswith(b"f:")}
+    recent = tuple(json.loads(row[b"d"])) if b"d" in row else ()
+    return Snapshot(version=int(row.get(b"v", b"0")), state_json=row.get(b"s"), fences=fences, recent_ids=recent)

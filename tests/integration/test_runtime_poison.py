@@ -1,0 +1,56 @@
+"""Poison input on the real broker: garbage and schema violations are dead-lettered and the worker goes on."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from schemas import BASELINES, DEADLETTER, VITALS, Vitals
+
+from .runtime_workers import TopicReader, produce, running_worker
+
+pytestmark = pytest.mark.integration
+
+
+def vitals(run_id: str, i: int) -> Vitals:
+    return Vitals(
+        event_id=f"{run_id}-v{i}",
+        occurred_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=i),
+        run_id=run_id,
+        producer="sim",
+        agent_id=f"{run_id}-agent",
+        latency_ms=100 + i % 3,
+        error_rate=0.01,
+        queue_depth=1,
+        cpu=0.2,
+        requests_per_s=5,
+    )
+
+
+def test_garbage_and_schema_violations_go_to_the_dead_letter_topic_and_processing_continues(
+    services, run_id, tmp_path
+) -> None:
+    garbage = b"\x00\xffnot json at all " + run_id.encode()
+    violation = json.loads(vitals(run_id, 0).model_dump_json())
+    violation.update(event_id=f"{run_id}-bad", error_rate=7.5)  # a probability above 1
+    reader = TopicReader(services, [DEADLETTER, BASELINES], run_id)
+    try:
+        with running_worker("baseline", services, run_id, [VITALS], tmp_path):
+            produce(services, [(VITALS.name, b"x", garbage), (VITALS.name, b"x", json.dumps(violation).encode())])
+            produce(services, [(VITALS, vitals(run_id, i)) for i in range(20)])
+            seen = reader.wait_for(
+                lambda s: sum(t == DEADLETTER.name for t, _ in s) >= 2 and any(t == BASELINES.name for t, _ in s)
+            )
+    finally:
+        reader.close()
+    dead = [v for t, v in seen if t == DEADLETTER.name]
+    assert {base64.b64decode(d["raw_value_b64"]) for d in dead} >= {garbage}
+    bad = next(d for d in dead if b"error_rate" in base64.b64decode(d["raw_value_b64"]))
+    assert bad["source_topic"] == VITALS.name and "error_rate" in bad["error"]
+    assert all(d["offset"] >= 0 and d["partition"] >= 0 for d in dead)
+    # the valid vitals after the poison were still learned: warm-up completed, a snapshot was published
+    snapshot = next(v for t, v in seen if t == BASELINES.name)
+    assert snapshot["agent_id"] == f"{run_id}-agent" and snapshot["metrics"]["latency_ms"]["count"] == 15

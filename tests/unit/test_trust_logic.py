@@ -1,0 +1,198 @@
+"""Trust scoring, as properties of the pure logic."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from processors.trust import TrustPolicy, TrustState, entities_of, level, step
+from schemas import (
+    SEVERITIES,
+    AffectedAgent,
+    Anomaly,
+    ConflictPrediction,
+    Intention,
+    OperatorCommand,
+    QuarantineDecision,
+    TrustChange,
+)
+
+POLICY = TrustPolicy()
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+AGENT = "a1"
+
+
+def anomaly(i: int, severity: str = "high", agent: str = AGENT) -> Anomaly:
+    return Anomaly(
+        event_id=f"an-{i}",
+        occurred_at=T0 + timedelta(seconds=i),
+        producer="baseline",
+        agent_id=agent,
+        metric="latency_ms",
+        value=900,
+        mean=100,
+        stddev=5,
+        zscore=160,
+        severity=severity,
+        sustained_samples=3,
+    )
+
+
+def intention(i: int, agent: str = AGENT) -> Intention:
+    return Intention(
+        event_id=f"in-{i}",
+        occurred_at=T0 + timedelta(seconds=i),
+        producer="sim",
+        agent_id=agent,
+        action="acquire",
+        resource="gpu",
+        amount=1,
+    )
+
+
+def conflict(
+    i: int, agents: list[tuple[str, float, float, float]], risk: float = 0.9, source: str = "fast_path"
+) -> ConflictPrediction:
+    return ConflictPrediction(
+        event_id=f"cf-{i}",
+        occurred_at=T0 + timedelta(seconds=i),
+        producer="conflict",
+        resource="gpu",
+        window_start=T0,
+        window_end=T0 + timedelta(seconds=10),
+        capacity=10,
+        demand=20,
+        risk=risk,
+        confidence=0.8,
+        failure_mode="contention",
+        source=source,
+        affected=tuple(
+            AffectedAgent(agent_id=a, demand=5, share=share, fair_share=fair, priority=5, aggressiveness=agg)
+            for a, share, fair, agg in agents
+        ),
+    )
+
+
+def release(i: int) -> QuarantineDecision:
+    return QuarantineDecision(
+        event_id=f"q-{i}",
+        occurred_at=T0 + timedelta(seconds=i),
+        producer="quarantine",
+        agent_id=AGENT,
+        action="release",
+        reason="term_expired",
+    )
+
+
+def set_trust(i: int, score: float) -> OperatorCommand:
+    return OperatorCommand(
+        event_id=f"op-{i}",
+        occurred_at=T0 + timedelta(seconds=i),
+        producer="cli",
+        agent_id=AGENT,
+        command="set_trust",
+        trust=score,
+        operator="alice",
+    )
+
+
+def changes(result) -> list[TrustChange]:
+    return [o.event for o in result.outputs]
+
+
+severities = st.sampled_from(SEVERITIES)
+scores = st.floats(min_value=0, max_value=100, allow_nan=False)
+
+
+@st.composite
+def any_event(draw, i: int):
+    kind = draw(st.sampled_from(["anomaly", "intention", "conflict", "release", "set_trust"]))
+    if kind == "anomaly":
+        return anomaly(i, draw(severities))
+    if kind == "intention":
+        return intention(i)
+    if kind == "conflict":
+        share = draw(st.floats(0, 1))
+        fair = draw(st.floats(0, 1))
+        return conflict(i, [(AGENT, share, fair, draw(st.floats(0, 1)))], risk=draw(st.floats(0, 1)))
+    if kind == "release":
+        return release(i)
+    return set_trust(i, draw(scores))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data(), scores)
+def test_trust_always_stays_within_0_and_100(data, start: float) -> None:
+    events = [data.draw(any_event(i)) for i in range(data.draw(st.integers(1, 60)))]
+    result = step(AGENT, TrustState(score=start), events, POLICY)
+    assert 0 <= result.state.score <= 100
+    for change in changes(result):
+        assert 0 <= change.after <= 100 and change.before != change.after
+
+
+@settings(max_examples=100, deadline=None)
+@given(scores, st.integers(1, 200))
+def test_a_clean_stream_never_lowers_trust(start: float, n: int) -> None:
+    result = step(AGENT, TrustState(score=start), [intention(i) for i in range(n)], POLICY)
+    assert result.state.score >= start
+    assert all(c.after > c.before and c.reason == "good_behaviour" for c in changes(result))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.floats(min_value=0.01, max_value=100), st.lists(severities, min_size=3, max_size=20))
+def test_a_burst_of_anomalies_always_lowers_trust(start: float, burst: list[str]) -> None:
+    result = step(AGENT, TrustState(score=start), [anomaly(i, s) for i, s in enumerate(burst)], POLICY)
+    assert result.state.score < start
+    assert all(c.reason == "anomaly" and c.after < c.before for c in changes(result))
+
+
+def test_a_new_agent_starts_at_100_and_recovery_is_gradual_and_capped() -> None:
+    hit = step(AGENT, None, [anomaly(0, "critical")], POLICY)
+    assert changes(hit)[0].before == 100 and hit.state.score == 70
+    slow = step(AGENT, hit.state, [intention(i) for i in range(1, POLICY.recovery_clean_events * 3 + 1)], POLICY)
+    assert slow.state.score == 70 + 3 * POLICY.recovery_step
+    capped = TrustPolicy(recovery_cap=75)
+    long = step(AGENT, hit.state, [intention(i) for i in range(1, 2000)], capped)
+    assert long.state.score == 75
+
+
+def test_every_change_carries_before_after_reason_and_its_cause() -> None:
+    result = step(AGENT, None, [anomaly(7, "medium")], POLICY)
+    (change,) = changes(result)
+    assert (change.before, change.after, change.reason) == (100, 92, "anomaly")
+    assert change.causation_ids == ("an-7",) and change.occurred_at == anomaly(7).occurred_at
+    assert len(result.history) == 1 and '"reason":"anomaly"' in result.history[0]
+
+
+def test_conflict_penalty_scales_with_aggressiveness_and_spares_the_meek() -> None:
+    pred = conflict(1, [("a1", 0.4, 0.5, 0.9), ("a2", 0.4, 0.5, 0.2)], risk=1.0)
+    assert list(entities_of(pred)) == ["a1", "a2"]
+    hawk = step("a1", None, [pred], POLICY)
+    dove = step("a2", None, [pred], POLICY)
+    assert changes(hawk)[0].after == pytest.approx(100 - POLICY.conflict_penalty * 0.9)
+    assert changes(dove) == []
+
+
+def test_a_claim_far_above_fair_share_is_hoarding() -> None:
+    result = step("a1", None, [conflict(1, [("a1", 0.9, 0.25, 0.3)])], POLICY)
+    assert [(c.reason, c.after) for c in changes(result)] == [("hoarding", 100 - POLICY.hoarding_penalty)]
+
+
+def test_an_enriched_prediction_is_not_counted_twice() -> None:
+    result = step("a1", None, [conflict(1, [("a1", 0.5, 0.5, 1.0)], source="gemini")], POLICY)
+    assert changes(result) == []
+
+
+def test_release_lifts_to_the_floor_and_an_operator_sets_the_score() -> None:
+    low = TrustState(score=10, quarantined=True)
+    released = step(AGENT, low, [release(1)], POLICY)
+    assert released.state.score == POLICY.release_floor and not released.state.quarantined
+    assert changes(released)[0].reason == "released"
+    assert step(AGENT, low, [set_trust(2, 55)], POLICY).state.score == 55
+
+
+def test_levels_follow_the_policy_thresholds() -> None:
+    assert [level(s, POLICY) for s in (100, 59.9, 29.9)] == ["ok", "warning", "quarantine"]
