@@ -1,5 +1,6 @@
-# The two quick-start commands: `make demo` and `make test`. Both install Chorus into
-# a project-local virtualenv (.venv) on first use.
+# The two quick-start commands: `make demo` and `make test`. On first use both install
+# the local stack's system packages when missing (deploy/install-deps.sh) and Chorus
+# into a project-local virtualenv (.venv).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,6 +11,7 @@ INSTALLED := $(VENV)/.installed
 install: $(INSTALLED)
 
 $(INSTALLED): pyproject.toml
+	deploy/install-deps.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@

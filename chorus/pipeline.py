@@ -48,17 +48,18 @@ class Workers:
             "CHORUS_RUN_ID": run_id,
             "CHORUS_APP_ID_SUFFIX": self.suffix,
             "CHORUS_CONSUMER_AUTO_OFFSET_RESET": "latest",
-            "CHORUS_METRICS_PORT": "0",
         }
         self.procs: dict[str, subprocess.Popen] = {}
 
-    def start(self) -> None:
+    def start(self, metrics_ports: dict[str, int] | None = None) -> None:
+        """Start every processor; with metrics_ports, each serves /metrics on its port."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for name in PROCESSORS:
+            port = (metrics_ports or {}).get(name, 0)
             with (self.log_dir / f"{name}.log").open("ab") as log:
                 self.procs[name] = subprocess.Popen(
                     [sys.executable, "-m", "chorus.cli", "worker", name],
-                    env=self.env,
+                    env={**self.env, "CHORUS_METRICS_PORT": str(port)},
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,

@@ -1,0 +1,244 @@
+"""The full pipeline under fixed offered loads: achieved events/s and event-to-decision latency.
+
+All four processors run as their own processes. For each offered load a paced producer
+writes a fleet's vitals and intentions for `step_s` seconds with event time = wall time,
+so a decision's latency is simply when it arrived minus its `occurred_at` (which the
+processors take from its causes). A load is done when the gate has admitted every
+intention offered (none is quarantined: the load is a healthy fleet) and baseline has
+completed every vitals sample; achieved = offered events / time to done. A load the
+pipeline cannot keep up with is cut off after `drain_s`, and achieved counts what it
+finished by then.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+from confluent_kafka import Consumer, Producer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
+
+from schemas import ADMITTED, ANOMALIES, PARTITIONER, QUARANTINE, TRUST, Event, decode
+from simulator.wire import Clock, EventIds, Templates, json_str
+
+from . import admin, stack
+from .pipeline import Workers
+
+DECISIONS = (ADMITTED, ANOMALIES, TRUST, QUARANTINE)
+RESOURCES = ("gpu-pool", "db-connections", "vector-store", "payments-api")
+VITALS_SHARE = 2 / 3  # a fleet reports vitals every tick and claims about half as often
+SLICE_S = 0.005
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    offered_eps: float
+    achieved_eps: float
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    decisions: int
+    completed: bool
+
+
+class _Decisions(threading.Thread):
+    """Consumes the decision topics of one run, recording (occurred_at, latency) of each."""
+
+    def __init__(self, bootstrap: str, run_id: str) -> None:
+        super().__init__(name="bench-decisions", daemon=True)
+        self.run_id = run_id
+        self.lock = threading.Lock()
+        self.samples: list[tuple[float, float, bool]] = []  # (occurred_at, latency_s, is_admitted)
+        self._halt = threading.Event()
+        self._models = {spec.name: spec.model for spec in DECISIONS}
+        self._consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"chorus-bench-{run_id}"})
+        positions = []
+        for spec in DECISIONS:
+            for p in self._consumer.list_topics(spec.name, timeout=10).topics[spec.name].partitions:
+                high = self._consumer.get_watermark_offsets(TopicPartition(spec.name, p), timeout=10)[1]
+                positions.append(TopicPartition(spec.name, p, high))
+        self._consumer.assign(positions)
+
+    def run(self) -> None:
+        try:
+            while not self._halt.is_set():
+                for msg in self._consumer.consume(1000, timeout=0.1):
+                    if msg.error():
+                        continue
+                    arrived = time.time()
+                    event: Event = decode(self._models[msg.topic()], msg.value())
+                    if event.run_id == self.run_id:
+                        at = event.occurred_at.timestamp()
+                        with self.lock:
+                            self.samples.append((at, arrived - at, msg.topic() == ADMITTED.name))
+        finally:
+            self._consumer.close()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=10)
+
+
+class _Load:
+    """A healthy fleet's vitals and intentions, paced to an offered rate, stamped with wall time."""
+
+    def __init__(self, bootstrap: str, run_id: str, agents: int) -> None:
+        self.producer = Producer(
+            {"bootstrap.servers": bootstrap, "linger.ms": 5, "partitioner": PARTITIONER, "compression.type": "lz4",
+             "queue.buffering.max.messages": 1_000_000}  # fmt: skip
+        )
+        self.templates = Templates(run_id)
+        self.ids = EventIds(f"bench-{run_id}")
+        self.agents = [(f"bench-{i:05d}".encode(), json_str(f"bench-{i:05d}")) for i in range(agents)]
+        self.rng = random.Random(3)
+        self.seq = 0
+
+    def offer(self, rate: float, seconds: float) -> tuple[int, int, float]:
+        """Produce for `seconds` at `rate` events/s; (vitals, intentions, start time)."""
+        start = time.time()
+        clock = Clock(datetime.fromtimestamp(start, UTC))
+        vitals = intentions = 0
+        while (elapsed := time.time() - start) < seconds:
+            due = int(rate * elapsed) - vitals - intentions
+            at = clock.iso_ms(int(elapsed * 1000))
+            for _ in range(due):
+                if self.rng.random() < VITALS_SHARE:
+                    self._vitals(at)
+                    vitals += 1
+                else:
+                    self._intention(at)
+                    intentions += 1
+            self.producer.poll(0)
+            time.sleep(SLICE_S)
+        self.producer.flush(30)
+        return vitals, intentions, start
+
+    def _vitals(self, at: str) -> None:
+        key, agent = self.rng.choice(self.agents)
+        self.seq += 1
+        r = self.rng
+        value = self.templates.vitals(self.ids.make(str(self.seq)), at, agent, round(r.gauss(120, 8), 2),
+                                      round(r.uniform(0.0, 0.01), 4), round(r.uniform(0, 4), 2),
+                                      round(r.uniform(0.2, 0.4), 4), round(r.gauss(20, 1), 2))  # fmt: skip
+        self._produce("agent.vitals", key, value)
+
+    def _intention(self, at: str) -> None:
+        key, agent = self.rng.choice(self.agents)
+        self.seq += 1
+        action = "acquire" if self.seq % 2 else "release"
+        value = self.templates.intention(self.ids.make(str(self.seq)), at, agent, action,
+                                         json_str(self.rng.choice(RESOURCES)), 1.0, 5, 5.0)  # fmt: skip
+        self._produce("agent.intentions", key, value)
+
+    def _produce(self, topic: str, key: bytes, value: bytes) -> None:
+        while True:
+            try:
+                self.producer.produce(topic, value, key)
+                return
+            except BufferError:
+                self.producer.poll(0.05)  # the local queue is full: let deliveries drain
+
+
+def bench_pipeline(
+    loads: list[float],
+    *,
+    step_s: float = 10.0,
+    drain_s: float = 30.0,
+    agents: int = 1000,
+    say: Callable[[str], None] = print,
+) -> list[LoadResult]:
+    bootstrap, redis_url = stack.addresses(say)
+    admin.create_topics(bootstrap)
+    run_id = f"bench-pipeline-{uuid.uuid4().hex[:8]}"
+    workers = Workers(bootstrap, redis_url, run_id, stack.home() / "runs" / run_id)
+    ports = {name: _free_port() for name in ("baseline", "trust", "conflict", "quarantine")}
+    decisions = _Decisions(bootstrap, run_id)
+    results = []
+    try:
+        say("starting the four processors ...")
+        workers.start(ports)
+        workers.wait_ready(say)
+        decisions.start()
+        load = _Load(bootstrap, run_id, agents)
+        for rate in loads:
+            say(f"offering {rate:,.0f} events/s for {step_s:g} s ...")
+            done_before = _done(ports["baseline"])
+            with decisions.lock:
+                admitted_before = sum(1 for s in decisions.samples if s[2])
+            vitals, intentions, start = load.offer(rate, step_s)
+            finished, fraction = _wait_done(
+                decisions, workers, ports["baseline"], done_before + vitals, admitted_before + intentions, drain_s
+            )
+            elapsed = finished - start
+            with decisions.lock:
+                latencies = np.array([lat for at, lat, _ in decisions.samples if start <= at < start + step_s])
+            result = LoadResult(
+                offered_eps=(vitals + intentions) / step_s,
+                achieved_eps=fraction * (vitals + intentions) / elapsed,
+                p50_ms=_pct(latencies, 50),
+                p95_ms=_pct(latencies, 95),
+                p99_ms=_pct(latencies, 99),
+                decisions=int(latencies.size),
+                completed=fraction >= 1.0,
+            )
+            say(
+                f"  achieved {result.achieved_eps:,.0f} events/s, latency p50/p95/p99 "
+                f"{_ms(result.p50_ms)}/{_ms(result.p95_ms)}/{_ms(result.p99_ms)} ms"
+                + ("" if result.completed else f" (fell behind: {fraction:.0%} done after {drain_s:g} s of draining)")
+            )
+            results.append(result)
+            if not result.completed:
+                break  # higher loads would only fall further behind and delay the report
+    finally:
+        decisions.stop()
+        workers.stop()
+    return results
+
+
+def _wait_done(
+    decisions: _Decisions, workers: Workers, baseline_port: int, vitals_target: float, admitted_target: int,
+    drain_s: float,
+) -> tuple[float, float]:  # fmt: skip
+    """(time when both targets were reached or the drain ran out, fraction of the work done)."""
+    deadline = time.time() + drain_s
+    while True:
+        workers.check()
+        with decisions.lock:
+            admitted = sum(1 for s in decisions.samples if s[2])
+        done = _done(baseline_port)
+        if (admitted >= admitted_target and done >= vitals_target) or time.time() > deadline:
+            return time.time(), min(1.0, admitted / admitted_target if admitted_target else 1.0,
+                                    done / vitals_target if vitals_target else 1.0)  # fmt: skip
+        time.sleep(0.05)
+
+
+def _done(port: int) -> float:
+    """A worker's `chorus_events_done` counter, read from its /metrics endpoint."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    for family in text_string_to_metric_families(text):
+        if family.name == "chorus_events_done":
+            return sum(sample.value for sample in family.samples if sample.name.endswith("_total"))
+    return 0.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _pct(values: np.ndarray, q: float) -> float | None:
+    return float(np.percentile(values, q) * 1000) if values.size else None
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f}"

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what the local stack needs and the machine lacks: a JDK, Maven, redis-server.
+# Uses apt-get when run as root on Debian/Ubuntu; otherwise says what to install.
+set -euo pipefail
+
+have() { command -v "$1" >/dev/null 2>&1; }
+missing=()
+have java || missing+=(openjdk-17-jre-headless)
+have mvn || missing+=(maven)
+have redis-server || missing+=(redis-server)
+((${#missing[@]})) || exit 0
+
+if [[ $(id -u) -eq 0 ]] && have apt-get; then
+  echo "installing: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+else
+  echo "Chorus's local stack needs: ${missing[*]}" >&2
+  echo "  Debian/Ubuntu: sudo apt-get install ${missing[*]}" >&2
+  echo "  or point Chorus at running services: export KAFKA_BOOTSTRAP_SERVERS=... REDIS_URL=..." >&2
+  # Not fatal here: with those variables set, nothing local is needed.
+fi
