@@ -8,7 +8,16 @@ from .kafka_io import FleetLink
 from .profiles import PROFILES, Profile
 from .resources import Claim, Lease, ResourceManager
 from .runner import Progress, RunSummary, run
-from .scenario import AgentsSpec, ChaosSpec, ResourceSpec, Scenario, agent_id, builtin_scenarios, load_scenario, parse_scenario
+from .scenario import (
+    AgentsSpec,
+    ChaosSpec,
+    ResourceSpec,
+    Scenario,
+    agent_id,
+    builtin_scenarios,
+    load_scenario,
+    parse_scenario,
+)
 
 __all__ = [
     "MODES",

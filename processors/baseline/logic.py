@@ -6,13 +6,22 @@ at `window`, so old samples fade and the baseline can follow slow drift). After
 deviating samples raise an Anomaly (one noisy sample does not), and `clear`
 consecutive normal ones end it. While any metric of an agent is anomalous the whole
 agent's baseline is frozen, so an infection is never learned as normal.
+
+Critical is kept for what contention cannot explain. An agent starved of a resource,
+or depending on one that is, waits: its latency and queue grow, its errors rise a
+little, it does less. Those symptoms are bounded and say nothing about whether the
+agent is to blame, and a victim must never be quarantined for them. So a deviation
+reaches critical only when it is both extreme in |z| and beyond the contention
+envelope (`critical_beyond`): latency many times its mean, errors far above theirs,
+a surge of requests. A growing queue or a busy cpu alone is at most high.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -33,6 +42,16 @@ from schemas import (
 
 PRODUCER = "baseline"
 
+# How far past its mean a metric must go before contention can no longer explain it:
+# ("ratio", r) = value >= r x mean; ("rise", d) = value >= mean + d. A metric not
+# listed is never critical (a queue is what waiting looks like; cpu is the agent's own).
+Envelope = Mapping[str, tuple[Literal["ratio", "rise"], float]]
+CRITICAL_BEYOND: dict[str, tuple[Literal["ratio", "rise"], float]] = {
+    "latency_ms": ("ratio", 10.0),  # waiting on starved upstreams slows an agent ~5x at worst
+    "error_rate": ("rise", 0.4),  # starvation failures add about a quarter at worst
+    "requests_per_s": ("ratio", 4.0),  # a starving agent does less, never more: a surge is its own
+}
+
 
 @dataclass(frozen=True)
 class BaselineConfig:
@@ -45,6 +64,7 @@ class BaselineConfig:
     min_stddev: float = 0.01
     min_rel_stddev: float = 0.05
     snapshot_every: int = 50
+    critical_beyond: Envelope = field(default_factory=lambda: dict(CRITICAL_BEYOND))
 
 
 @dataclass(slots=True)
@@ -117,6 +137,23 @@ def severity_of(z: float, cfg: BaselineConfig) -> Severity:
     return SEVERITIES[level]
 
 
+def beyond_contention(metric: str, x: float, mean: float, cfg: BaselineConfig) -> bool:
+    """Whether a value is past what starvation or a degraded upstream can do to an agent."""
+    rule = cfg.critical_beyond.get(metric)
+    if rule is None:
+        return False
+    kind, bound = rule
+    return x >= bound * mean if kind == "ratio" else x >= mean + bound
+
+
+def judged_severity(metric: str, x: float, z: float, mean: float, cfg: BaselineConfig) -> Severity:
+    """Severity from |z|, with critical only beyond the contention envelope (else high)."""
+    sev = severity_of(z, cfg)
+    if sev == "critical" and not beyond_contention(metric, x, mean, cfg):
+        return "high"
+    return sev
+
+
 def step(
     agent_id: str, state: AgentBaseline | None, events: Sequence[Event], cfg: BaselineConfig
 ) -> Step[AgentBaseline]:
@@ -180,7 +217,7 @@ def _judge(ms: MetricState, metric: Metric, x: float, z: float, v: Vitals, cfg: 
         ms.streak_ids = (*ms.streak_ids, v.event_id)[-cfg.sustain :]
         if ms.deviating < cfg.sustain:
             return None
-        ms.anomalous, ms.severity, ms.normal = True, severity_of(z, cfg), 0
+        ms.anomalous, ms.severity, ms.normal = True, judged_severity(metric, x, z, ms.mean, cfg), 0
         return _anomaly(ms, metric, x, z, v, ms.severity, ms.deviating)
     if not deviates:
         ms.normal += 1
@@ -190,7 +227,7 @@ def _judge(ms: MetricState, metric: Metric, x: float, z: float, v: Vitals, cfg: 
     ms.normal = 0
     ms.deviating += 1
     ms.streak_ids = (*ms.streak_ids, v.event_id)[-cfg.sustain :]
-    sev = severity_of(z, cfg)
+    sev = judged_severity(metric, x, z, ms.mean, cfg)
     if SEVERITIES.index(sev) > SEVERITIES.index(ms.severity or "low"):
         # An escalating infection is news; a steady one is not re-announced every tick.
         ms.severity = sev

@@ -126,6 +126,10 @@ class QuarantineBook:
         return None
 
     def _on_conflict(self, conflict: ConflictPrediction) -> QuarantineDecision | None:
+        # Its claimants claimed within the window: they are active, even if their intentions (another
+        # topic) have not reached the book yet, as at start-up when a lone early conflict saw a fleet of 1.
+        for claimant in conflict.affected:
+            self._seen(claimant.agent_id, conflict.occurred_at)
         # Gemini's enrichment repeats a fast-path prediction; acting on the fast one keeps decisions replayable.
         if conflict.source != "fast_path" or conflict.most_aggressive is None:
             return None
@@ -139,7 +143,7 @@ class QuarantineBook:
         if cmd.command == "quarantine" and state.status != "quarantined":
             return self._quarantine(state, "operator", cmd, until=None, detail=note)
         if cmd.command == "approve" and state.status == "pending":
-            until = cmd.occurred_at + self.policy.term(state.offense_count + 1)
+            until = self._effective_at(state.agent_id, cmd) + self.policy.term(state.offense_count + 1)
             return self._quarantine(state, state.reason or "operator", cmd, until=until, detail=f"approved {note}")
         if cmd.command == "release" and state.status != "free":
             return self._release(state, "operator", cmd, detail=f"released {note}")
@@ -161,7 +165,7 @@ class QuarantineBook:
                 cause,
                 detail=f"fleet cap {self.policy.fleet_cap:.0%} of {self.active()} active agents reached",
             )
-        until = cause.occurred_at + self.policy.term(state.offense_count + 1)
+        until = self._effective_at(agent_id, cause) + self.policy.term(state.offense_count + 1)
         return self._quarantine(state, reason, cause, until=until, detail="")
 
     def _quarantine(
@@ -201,7 +205,7 @@ class QuarantineBook:
     ) -> QuarantineDecision:
         decision = QuarantineDecision(
             event_id=derive_event_id(PRODUCER, action, state.agent_id, cause.event_id),
-            occurred_at=cause.occurred_at,
+            occurred_at=self._effective_at(state.agent_id, cause) if action != "release" else cause.occurred_at,
             run_id=self.run_id,
             causation_ids=(cause.event_id,),
             producer=PRODUCER,
@@ -215,6 +219,16 @@ class QuarantineBook:
         )
         self._put(replace(state, decision_id=decision.event_id))
         return decision
+
+    def _effective_at(self, agent_id: str, cause: Event) -> datetime:
+        """When a quarantine takes effect, in event time: its cause's time, or later if the gate has
+        already let through something of the agent's that happened after the cause (the cause reached
+        the book late, say through the conflict processor's windows). Every intention the gate admitted
+        is then at or before the decision: the gate's promise holds in event time as well as in order."""
+        seen = self.last_seen.get(agent_id)
+        if seen is None or seen <= cause.occurred_at.timestamp():
+            return cause.occurred_at
+        return datetime.fromtimestamp(seen, tz=cause.occurred_at.tzinfo)
 
     def _seen(self, agent_id: str, at: datetime) -> None:
         seen = at.timestamp()

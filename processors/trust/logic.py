@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from pydantic import BaseModel
 
@@ -31,6 +32,9 @@ class TrustState(BaseModel):
     clean: int = 0
     quarantined: bool = False
     changes: int = 0
+    # The current anomaly incident: when its latest anomaly occurred and what it has cost so far.
+    incident_at: datetime | None = None
+    incident_charged: float = 0.0
 
 
 def entities_of(event: Event) -> Iterable[str]:
@@ -55,14 +59,7 @@ def step(agent_id: str, state: TrustState | None, events: Sequence[Event], polic
 def apply(agent_id: str, state: TrustState, event: Event, policy: TrustPolicy) -> tuple[TrustState, TrustChange | None]:
     """One event's effect on one agent's trust."""
     if isinstance(event, Anomaly):
-        return _penalise(
-            agent_id,
-            state,
-            event,
-            "anomaly",
-            policy.anomaly_penalty.get(event.severity, 0.0),
-            f"{event.severity} {event.metric} anomaly (z={event.zscore:.1f})",
-        )
+        return _anomaly(agent_id, state, event, policy)
     if isinstance(event, ConflictPrediction):
         return _conflict(agent_id, state, event, policy)
     if isinstance(event, Intention):
@@ -80,12 +77,38 @@ def _penalise(
     return _change(agent_id, state, event, reason, state.score - points, detail, clean=0)
 
 
+def _anomaly(
+    agent_id: str, state: TrustState, event: Anomaly, policy: TrustPolicy
+) -> tuple[TrustState, TrustChange | None]:
+    """One trouble shows in several metrics at once and escalates over a few samples (a starved agent's
+    latency, queue and errors together): counting each would sink a victim's trust. An incident costs
+    its worst severity's penalty once; a later, worse anomaly in it costs only the difference."""
+    penalty = policy.anomaly_penalty.get(event.severity, 0.0)
+    ongoing = (
+        state.incident_at is not None
+        and (event.occurred_at - state.incident_at).total_seconds() < policy.anomaly_incident_s
+    )
+    charged = state.incident_charged if ongoing else 0.0
+    points = max(0.0, penalty - charged)
+    latest = max(state.incident_at, event.occurred_at) if ongoing and state.incident_at else event.occurred_at
+    state = state.model_copy(update={"incident_at": latest, "incident_charged": max(charged, penalty)})
+    if points == 0.0:
+        return state.model_copy(update={"clean": 0}), None
+    return _penalise(
+        agent_id, state, event, "anomaly", points, f"{event.severity} {event.metric} anomaly (z={event.zscore:.1f})"
+    )
+
+
 def _conflict(
     agent_id: str, state: TrustState, event: ConflictPrediction, policy: TrustPolicy
 ) -> tuple[TrustState, TrustChange | None]:
     # An enriched (Gemini) prediction repeats a fast-path one: counting it would punish twice.
     me = next((a for a in event.affected if a.agent_id == agent_id), None)
     if event.source != "fast_path" or me is None or event.risk < policy.conflict_min_risk:
+        return state, None
+    # Fleets are heterogeneous: a big claimant is only hoarding if the prediction found it aggressive
+    # (far above the typical claimant); a greedy-but-fair agent above 1/n of a busy window is not.
+    if me.aggressiveness < policy.conflict_min_aggressiveness:
         return state, None
     if me.fair_share > 0 and me.share >= policy.hoarding_factor * me.fair_share:
         return _penalise(
@@ -96,8 +119,6 @@ def _conflict(
             policy.hoarding_penalty,
             f"{me.share:.0%} of {event.resource} against a fair share of {me.fair_share:.0%}",
         )
-    if me.aggressiveness < policy.conflict_min_aggressiveness:
-        return state, None
     points = policy.conflict_penalty * me.aggressiveness * event.risk
     return _penalise(
         agent_id,

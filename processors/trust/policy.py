@@ -27,6 +27,14 @@ class TrustPolicy(BaseModel):
         default={"low": 3.0, "medium": 8.0, "high": 15.0, "critical": 30.0},
         description="Points lost per anomaly, by severity.",
     )
+    anomaly_incident_s: float = Field(
+        default=30.0,
+        ge=0,
+        description=(
+            "Anomalies of an agent less than this many event-time seconds after its previous one are one incident:"
+            " it costs the penalty of its worst severity once, not one penalty per metric and escalation."
+        ),
+    )
     conflict_penalty: float = Field(
         default=12.0, ge=0, description="Points lost for a conflict, times the agent's aggressiveness and the risk."
     )
@@ -35,7 +43,9 @@ class TrustPolicy(BaseModel):
     )
     conflict_min_risk: float = Field(default=0.3, ge=0, le=1, description="Lower-risk predictions penalise nobody.")
     hoarding_factor: float = Field(
-        default=2.0, gt=1, description="A share at least this many times the fair share is hoarding."
+        default=2.0,
+        gt=1,
+        description="An aggressive claimant (see conflict_min_aggressiveness) with this many fair shares is hoarding.",
     )
     hoarding_penalty: float = Field(default=10.0, ge=0, description="Points lost per hoarding claim.")
     recovery_clean_events: int = Field(

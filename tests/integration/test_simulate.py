@@ -14,7 +14,19 @@ from click.testing import CliRunner
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from chorus.cli import main
-from schemas import ADMITTED, INTENTIONS, QUARANTINE, TRUTH, VITALS, GroundTruth, Intention, QuarantineDecision, Vitals, decode, encode
+from schemas import (
+    ADMITTED,
+    INTENTIONS,
+    QUARANTINE,
+    TRUTH,
+    VITALS,
+    GroundTruth,
+    Intention,
+    QuarantineDecision,
+    Vitals,
+    decode,
+    encode,
+)
 from simulator import BrokerUnreachable, FleetLink
 
 pytestmark = pytest.mark.integration

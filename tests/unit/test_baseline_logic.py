@@ -15,17 +15,27 @@ CFG = BaselineConfig(warmup=15, zscore=4.0, sustain=3, clear=5, snapshot_every=5
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def vitals(i: int, latency: float = 100.0, *, agent: str = "a1", jitter: float = 0.0) -> Vitals:
+def vitals(
+    i: int,
+    latency: float = 100.0,
+    *,
+    agent: str = "a1",
+    jitter: float = 0.0,
+    errors: float = 0.01,
+    queue: float = 3.0,
+    cpu: float = 0.4,
+    rps: float = 20.0,
+) -> Vitals:
     return Vitals(
         event_id=f"v-{agent}-{i}",
         occurred_at=T0 + timedelta(seconds=i),
         producer="sim",
         agent_id=agent,
         latency_ms=latency + jitter,
-        error_rate=0.01,
-        queue_depth=3.0,
-        cpu=0.4,
-        requests_per_s=20.0,
+        error_rate=errors,
+        queue_depth=queue,
+        cpu=cpu,
+        requests_per_s=rps,
     )
 
 
@@ -71,8 +81,8 @@ def test_a_single_noisy_sample_is_not_an_anomaly() -> None:
 def test_severity_grows_with_the_deviation() -> None:
     base = warmed()
     severities = []
-    # The std floor here is 5% of the mean (5 ms), so these are z of about 4.5, 8, 12 and 40.
-    for spike in (122.5, 140.0, 160.0, 300.0):
+    # The std floor here is 5% of the mean (5 ms), so these are z of about 4.5, 8, 12 and 200\n    # (the last also 11x the mean: beyond what waiting on others does to latency).
+    for spike in (122.5, 140.0, 160.0, 1100.0):
         _, out = feed([vitals(100 + i, spike) for i in range(4)], base)
         severities.append([a.severity for a in anomalies(out)])
     assert severities == [["low"], ["medium"], ["high"], ["critical"]]
@@ -124,3 +134,66 @@ def test_the_running_mean_stays_within_the_range_of_the_samples(values: list[flo
         ms = learn(ms, x, window=20)
     assert min(values) - 1e-6 <= ms.mean <= max(values) + 1e-6
     assert ms.stddev() >= 0
+
+
+def noisy_baseline() -> AgentBaseline:
+    """An agent learned with some noise on every metric, so z-scores are finite and honest."""
+    return feed(
+        [
+            vitals(
+                i,
+                100.0,
+                jitter=(i % 5) - 2.0,
+                errors=0.01 + 0.001 * (i % 3),
+                queue=3.0 + 0.3 * (i % 4),
+                cpu=0.4 + 0.01 * (i % 3),
+                rps=20.0 + 0.5 * (i % 3),
+            )
+            for i in range(40)
+        ]
+    )[0]
+
+
+starvation = st.floats(min_value=0.0, max_value=1.0)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(starvation, st.floats(0, 60)), min_size=1, max_size=30))
+def test_a_starved_agents_degraded_vitals_are_never_a_critical_anomaly(samples: list[tuple[float, float]]) -> None:
+    # Degradation g in [0, 1] from being denied resources (or from degraded upstreams): latency up
+    # to 5x, errors up to +0.25, any backlog, cpu up to +0.3, half the requests. Symptoms of a
+    # victim, however extreme in z: at most high, never the critical that quarantines outright.
+    state, out = feed(
+        [
+            vitals(
+                100 + i,
+                100.0 * (1 + 4 * g),
+                errors=0.01 + 0.25 * g,
+                queue=3.0 + 40 * g + backlog,
+                cpu=0.4 + 0.3 * g,
+                rps=20.0 * (1 - 0.5 * g),
+            )
+            for i, (g, backlog) in enumerate(samples)
+        ],
+        noisy_baseline(),
+    )
+    assert all(a.severity != "critical" for a in anomalies(out))
+
+
+def test_a_starved_agent_is_still_reported_as_highly_anomalous() -> None:
+    _, out = feed(
+        [vitals(100 + i, 500.0, errors=0.26, queue=60.0, cpu=0.7, rps=10.0) for i in range(4)], noisy_baseline()
+    )
+    found = anomalies(out)
+    assert {a.metric for a in found} >= {"latency_ms", "queue_depth"}
+    assert {a.severity for a in found} <= {"low", "medium", "high"} and "high" in {a.severity for a in found}
+
+
+def test_what_contention_cannot_explain_is_critical() -> None:
+    base = noisy_baseline()
+    flood = anomalies(feed([vitals(100 + i, rps=300.0) for i in range(3)], base)[1])
+    slow = anomalies(feed([vitals(100 + i, 5000.0) for i in range(3)], base)[1])
+    failing = anomalies(feed([vitals(100 + i, errors=0.7) for i in range(3)], base)[1])
+    assert [(a.metric, a.severity) for a in flood] == [("requests_per_s", "critical")]
+    assert [(a.metric, a.severity) for a in slow] == [("latency_ms", "critical")]
+    assert [(a.metric, a.severity) for a in failing] == [("error_rate", "critical")]

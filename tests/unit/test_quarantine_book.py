@@ -11,6 +11,7 @@ from processors.quarantine import QuarantineBook, QuarantinePolicy
 from processors.quarantine.step import BookState, step
 from schemas import (
     QUARANTINE,
+    AffectedAgent,
     Anomaly,
     ConflictPrediction,
     Event,
@@ -322,3 +323,68 @@ def test_a_redelivered_policy_event_decides_nothing_new(events, policy) -> None:
         book.handle(e)
         if isinstance(e, (TrustChange, ConflictPrediction, Anomaly)):
             assert book.handle(e).decisions == ()
+
+
+@st.composite
+def late_streams(draw) -> list[Event]:
+    """Like `streams`, but policy events reach the book late: their event time lags the intentions
+    already gated (a conflict comes through the conflict processor's windows, trust through trust)."""
+    n = draw(st.integers(1, 80))
+    t = 0.0
+    out: list[Event] = []
+    for k in range(n):
+        t += draw(st.floats(0, 3))
+        agent = draw(st.sampled_from(AGENTS[:3]))
+        lag = draw(st.floats(0, 10))
+        kind = draw(st.sampled_from(["intention"] * 4 + ["trust", "conflict", "anomaly"]))
+        if kind == "intention":
+            out.append(intention(k, agent, t))
+        elif kind == "trust":
+            out.append(trust(k, agent, max(0.0, t - lag), draw(st.floats(0, 100))))
+        elif kind == "conflict":
+            out.append(conflict(k, agent, max(0.0, t - lag), draw(st.floats(0, 1))))
+        else:
+            out.append(anomaly(k, agent, max(0.0, t - lag), draw(st.sampled_from(["high", "critical"]))))
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(late_streams(), policies)
+def test_no_admitted_intention_happened_after_its_agents_quarantine_in_event_time(events, policy) -> None:
+    # The gate's promise in event time, as `chorus eval` counts leaks: a quarantine decided on a
+    # late cause takes effect no earlier than the agent's last intention the gate let through.
+    book = QuarantineBook(policy, RUN)
+    admitted: dict[str, list[datetime]] = {}
+    for e in events:
+        verdict = book.handle(e)
+        if verdict.admitted:
+            admitted.setdefault(e.agent_id, []).append(e.occurred_at)  # type: ignore[attr-defined]
+        for d in verdict.decisions:
+            if d.action == "quarantine":
+                assert all(seen <= d.occurred_at for seen in admitted.get(d.agent_id, []))
+                assert d.until is not None and d.until > d.occurred_at
+
+
+def test_a_late_conflict_quarantines_from_the_agents_last_admitted_intention_not_from_its_cause() -> None:
+    book = fleet_book()
+    book.handle(intention(1, "a1", 24.0))
+    (d,) = decisions(book, conflict(2, "a1", 20.0, 0.9))
+    assert d.action == "quarantine" and d.occurred_at == at(24.0)
+    assert d.until == at(24.0) + POLICY.term(1)
+
+
+def test_a_conflict_before_any_intention_counts_its_claimants_in_the_fleet_the_cap_is_a_share_of() -> None:
+    # At start-up the conflict can reach the book before the claimants' own intentions do.
+    claimants = [f"a{i}" for i in range(10)]
+    early = conflict(1, "a0", 5.0, 0.9).model_copy(
+        update={
+            "affected": tuple(
+                AffectedAgent(agent_id=a, demand=1, share=0.1, fair_share=0.1, priority=5, aggressiveness=0.0)
+                for a in claimants
+            )
+        }
+    )
+    book = QuarantineBook(POLICY, RUN)
+    (d,) = decisions(book, early)
+    assert (d.agent_id, d.action) == ("a0", "quarantine")
+    assert book.active() == len(claimants)

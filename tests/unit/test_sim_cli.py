@@ -6,7 +6,6 @@ from click.testing import CliRunner
 
 from chorus.cli import main
 
-
 NO_BROKER = {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "CHORUS_SIM_BROKER_TIMEOUT_S": "2"}
 
 

@@ -176,9 +176,59 @@ def test_conflict_penalty_scales_with_aggressiveness_and_spares_the_meek() -> No
     assert changes(dove) == []
 
 
-def test_a_claim_far_above_fair_share_is_hoarding() -> None:
-    result = step("a1", None, [conflict(1, [("a1", 0.9, 0.25, 0.3)])], POLICY)
+def test_an_aggressive_claim_far_above_fair_share_is_hoarding() -> None:
+    result = step("a1", None, [conflict(1, [("a1", 0.9, 0.25, 0.8)])], POLICY)
     assert [(c.reason, c.after) for c in changes(result)] == [("hoarding", 100 - POLICY.hoarding_penalty)]
+
+
+def test_a_big_but_unaggressive_claimant_is_not_hoarding() -> None:
+    # Twice 1/n of a busy window is what a greedy-but-fair agent claims every window; the prediction,
+    # which compares it with the typical claimant, did not find it aggressive.
+    result = step("a1", None, [conflict(i, [("a1", 0.1, 0.05, 0.3)]) for i in range(20)], POLICY)
+    assert changes(result) == []
+
+
+def symptom(i: int, metric: str, severity: str, sustained: int = 3, agent: str = AGENT) -> Anomaly:
+    return anomaly(i, severity, agent).model_copy(
+        update={"event_id": f"an-{metric}-{i}", "metric": metric, "sustained_samples": sustained}
+    )
+
+
+def test_one_trouble_showing_in_every_metric_costs_its_worst_severity_once() -> None:
+    # A starved agent: latency, queue and errors deviate together and escalate over a few samples.
+    starved = [
+        symptom(0, "latency_ms", "low"),
+        symptom(0, "queue_depth", "medium"),
+        symptom(1, "error_rate", "low"),
+        symptom(2, "latency_ms", "high", sustained=5),
+        symptom(3, "queue_depth", "high", sustained=6),
+        symptom(4, "cpu", "medium"),
+    ]
+    result = step(AGENT, None, starved, POLICY)
+    assert result.state.score == 100 - POLICY.anomaly_penalty["high"]
+    assert sum(c.before - c.after for c in changes(result)) == POLICY.anomaly_penalty["high"]
+
+
+def test_anomalies_further_apart_than_the_incident_window_are_separate_incidents() -> None:
+    gap = int(POLICY.anomaly_incident_s) + 1
+    result = step(AGENT, None, [anomaly(0, "high"), anomaly(gap, "high"), anomaly(2 * gap, "high")], POLICY)
+    assert result.state.score == 100 - 3 * POLICY.anomaly_penalty["high"]
+
+
+incident_times = st.lists(st.floats(0, 29.9), min_size=1, max_size=30).map(sorted)
+
+
+@settings(max_examples=100, deadline=None)
+@given(incident_times, st.data())
+def test_an_incident_never_costs_more_than_its_worst_anomaly(times: list[float], data) -> None:
+    events = []
+    for k, t in enumerate(times):
+        metric = data.draw(st.sampled_from(["latency_ms", "error_rate", "queue_depth", "cpu", "requests_per_s"]))
+        a = symptom(k, metric, data.draw(severities), sustained=data.draw(st.integers(3, 20)))
+        events.append(a.model_copy(update={"occurred_at": T0 + timedelta(seconds=t)}))
+    result = step(AGENT, None, events, POLICY)
+    worst = max(POLICY.anomaly_penalty[e.severity] for e in events)
+    assert result.state.score == 100 - worst
 
 
 def test_an_enriched_prediction_is_not_counted_twice() -> None:
