@@ -177,6 +177,10 @@ class Simulation:
                 self.ignored_inputs += 1
             else:
                 self.quarantined[i] = quarantined
+                if quarantined:
+                    # The resource manager enforces a quarantine too: what the agent holds goes back to
+                    # the pool at once, instead of starving others until its leases expire.
+                    self.manager.revoke(i)
 
     def _run_chaos(self, k: int, batch: TickBatch) -> None:
         for outbreak in self._outbreaks:

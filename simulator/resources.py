@@ -104,6 +104,13 @@ class ResourceManager:
         self._settle(resource, released)
         return released
 
+    def revoke(self, agent: Hashable) -> float:
+        """Take back everything the agent holds (it was quarantined); returns the amount freed."""
+        freed = 0.0
+        for agent_, resource in [key for key in self._by_holder if key[0] == agent]:
+            freed += self.release(agent_, resource, self.held(agent_, resource))
+        return freed
+
     def expire(self, now: float) -> list[Lease]:
         """End every lease whose time has come (expires_at <= now); returns them."""
         ended = []

@@ -259,3 +259,12 @@ def test_the_degraded_healthy_count_sees_the_hoarders_victims_and_nobody_in_a_cl
     # The engine's own count agrees in size with what the vitals show, and a clean fleet has none.
     assert sim.degraded_healthy >= len(degraded_by_vitals) * 0.8 > 0
     assert clean.degraded_healthy == 0
+
+
+def test_a_quarantined_agent_loses_what_it_holds_at_once():
+    sim = Simulation(make(chaos=[{"at": 2, "count": 1, "mode": "hoarder"}]), "r", gate=False)
+    hoarder = infected([sim.step() for _ in range(8)])
+    index = sim.index[hoarder]
+    assert any(holder == index for holder, _ in sim.manager.holdings())
+    sim.step(quarantine=[(hoarder, True)])
+    assert not any(holder == index for holder, _ in sim.manager.holdings())

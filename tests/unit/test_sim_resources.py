@@ -100,3 +100,16 @@ def test_a_lease_lapses_after_its_hold_and_grace_unless_released():
     assert manager.expire(34.9) == [] and manager.free("gpu") == 6
     assert [lease.agent for lease in manager.expire(35.0)] == ["a"]
     assert manager.free("gpu") == 10
+
+
+@given(operations, st.sampled_from(AGENTS))
+def test_revoking_an_agent_frees_exactly_what_it_held_and_leaves_the_others_alone(ops, agent):
+    manager = ResourceManager(CAPACITIES)
+    for op in ops:
+        _apply(manager, op)
+    before = manager.holdings()
+    freed = manager.revoke(agent)
+    after = manager.holdings()
+    assert abs(freed - sum(v for (a, _), v in before.items() if a == agent)) < 1e-6
+    assert not any(a == agent for a, _ in after)
+    assert after == {key: v for key, v in before.items() if key[0] != agent}
