@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
+from processors.conflict import INTERNAL_TOPICS
 from schemas import REGISTRY, TopicSpec
 
 from .errors import AdminError
 
+# The registry's topics and the processors' internal ones: everything `chorus topics` manages.
+ALL_TOPICS: tuple[TopicSpec, ...] = REGISTRY + INTERNAL_TOPICS
 TIMEOUT_S = 30.0
 # What a partition answers while its new leader is still taking over.
 NOT_READY = {
@@ -39,7 +42,7 @@ def _admin(bootstrap: str) -> AdminClient:
 
 
 def create_topics(
-    bootstrap: str, specs: tuple[TopicSpec, ...] = REGISTRY, *, replication: int | None = None
+    bootstrap: str, specs: tuple[TopicSpec, ...] = ALL_TOPICS, *, replication: int | None = None
 ) -> dict[str, str]:
     """Create every topic that is missing; report 'created' or 'exists' per topic.
 
@@ -98,7 +101,7 @@ def _led(topic) -> bool:
     return topic is not None and topic.error is None and all(p.leader >= 0 for p in topic.partitions.values())
 
 
-def describe_topics(bootstrap: str, specs: tuple[TopicSpec, ...] = REGISTRY) -> list[TopicState | str]:
+def describe_topics(bootstrap: str, specs: tuple[TopicSpec, ...] = ALL_TOPICS) -> list[TopicState | str]:
     """Partition count, cleanup policy and end offsets per topic; a plain name where it is missing."""
     admin = _admin(bootstrap)
     metadata = admin.list_topics(timeout=TIMEOUT_S)
