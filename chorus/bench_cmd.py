@@ -135,6 +135,10 @@ class Result:
     faust_take_events_per_s: float
     processor_events_per_s: float
     ratio: float
+    # Events per CPU-second of the process doing the work: far less sensitive to a noisy host than events/s.
+    passthrough_events_per_cpu_s: float = 0.0
+    faust_take_events_per_cpu_s: float = 0.0
+    processor_events_per_cpu_s: float = 0.0
     target_ratio: float = 0.5
 
     @property
@@ -171,12 +175,14 @@ def bench(names: str, events: int, agents: int, json_out: Path | None) -> None:
     click.echo("")
     click.echo(
         f"{'processor':<12}{'events':>9}{'passthrough/s':>16}{'bare faust/s':>14}{'processor/s':>14}{'ratio':>8}"
+        f"{'  per CPU-second: pass / faust / processor'}"
     )
     for r in results:
         flag = "" if r.meets_target else "  (below the 50% target)"
         click.echo(
             f"{r.processor:<12}{r.events:>9}{r.passthrough_events_per_s:>16,.0f}{r.faust_take_events_per_s:>14,.0f}"
-            f"{r.processor_events_per_s:>14,.0f}{r.ratio:>8.0%}{flag}"
+            f"{r.processor_events_per_s:>14,.0f}{r.ratio:>8.0%}  {r.passthrough_events_per_cpu_s:,.0f} / "
+            f"{r.faust_take_events_per_cpu_s:,.0f} / {r.processor_events_per_cpu_s:,.0f}{flag}"
         )
     if json_out:
         payload = {
@@ -199,11 +205,11 @@ def _bench_one(target: Target, settings: Settings, events: int, agents: int) -> 
     end = end_offsets(bootstrap, [s.name for s in target.sources])
     total = sum(e.offset - s.offset for s, e in zip(start, end, strict=True))
     click.echo(f"[{target.name}] passthrough over {total:,} messages")
-    passthrough = _passthrough(bootstrap, start, end, total)
+    passthrough, passthrough_cpu = _passthrough(bootstrap, start, end, total)
     click.echo(f"[{target.name}] passthrough: {passthrough:,.0f} events/s; a bare Faust take_events loop next")
-    bare = _bare_faust(settings, start, total)
+    bare, bare_cpu = _bare_faust(settings, start, total)
     click.echo(f"[{target.name}] bare Faust: {bare:,.0f} events/s; starting the processor")
-    processed = _run_processor(target.name, settings, run_id, total)
+    processed, processed_cpu = _run_processor(target.name, settings, run_id, total)
     return Result(
         target.name,
         total,
@@ -211,6 +217,9 @@ def _bench_one(target: Target, settings: Settings, events: int, agents: int) -> 
         round(bare, 1),
         round(processed, 1),
         round(processed / passthrough, 3),
+        round(passthrough_cpu, 1),
+        round(bare_cpu, 1),
+        round(processed_cpu, 1),
     )
 
 
@@ -233,8 +242,12 @@ def _prefill(bootstrap: str, stream: Iterator[tuple[TopicSpec, Event]], events: 
     producer.flush(60)
 
 
-def _passthrough(bootstrap: str, start: list[TopicPartition], end: list[TopicPartition], total: int) -> float:
-    """Raw consume->produce of the same messages with confluent-kafka: no decode, no state."""
+def _passthrough(
+    bootstrap: str, start: list[TopicPartition], end: list[TopicPartition], total: int
+) -> tuple[float, float]:
+    """Raw consume->produce of the same messages with confluent-kafka: no decode, no state.
+
+    Returns events/s and events per CPU-second (this process, librdkafka's threads included)."""
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": f"bench-pass-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False}
     )
@@ -243,11 +256,13 @@ def _passthrough(bootstrap: str, start: list[TopicPartition], end: list[TopicPar
     stop = {(e.topic, e.partition): e.offset for e in end}
     done = 0
     began = None
+    cpu_began = time.process_time()
     with click.progressbar(length=total, label="  passthrough") as bar:
         while done < total:
             batch = consumer.consume(1000, timeout=1.0)
             if began is None and batch:
                 began = time.perf_counter()
+                cpu_began = time.process_time()
             counted = 0
             for msg in batch:
                 if msg.error() or msg.offset() >= stop[(msg.topic(), msg.partition())]:
@@ -264,11 +279,12 @@ def _passthrough(bootstrap: str, start: list[TopicPartition], end: list[TopicPar
             bar.update(counted)
         producer.flush(60)
     elapsed = time.perf_counter() - (began or time.perf_counter())
+    cpu = time.process_time() - cpu_began
     consumer.close()
-    return total / max(elapsed, 1e-9)
+    return total / max(elapsed, 1e-9), total / max(cpu, 1e-9)
 
 
-def _run_processor(name: str, settings: Settings, run_id: str, total: int) -> float:
+def _run_processor(name: str, settings: Settings, run_id: str, total: int) -> tuple[float, float]:
     port = _free_port()
     env = {
         **os.environ,
@@ -297,22 +313,23 @@ def _run_processor(name: str, settings: Settings, run_id: str, total: int) -> fl
                 proc.kill()
 
 
-def _follow(proc: subprocess.Popen, port: int, name: str, total: int, log_path: Path) -> float:
-    """events/s between the first and the last completed batch, from the worker's own counter."""
-    first: tuple[float, float] | None = None
-    last = (0.0, 0.0)
+def _follow(proc: subprocess.Popen, port: int, name: str, total: int, log_path: Path) -> tuple[float, float]:
+    """events/s and events per CPU-second between the first and the last completed batch, from the worker's own
+    counters (`chorus_events_done_total`, `process_cpu_seconds_total`)."""
+    first: tuple[float, float, float] | None = None
+    last = (0.0, 0.0, 0.0)
     idle_since = time.monotonic()
     with click.progressbar(length=total, label=f"  {name}") as bar:
         shown = 0.0
         while last[1] < total:
             if proc.poll() is not None:
                 raise click.ClickException(f"{name} worker exited ({proc.returncode}); see {log_path}")
-            count = _done_count(port, name)
+            count, cpu = _done_count(port, name)
             now = time.perf_counter()
             if count is not None and count > last[1]:
                 if first is None:
-                    first = (now, count)
-                last = (now, count)
+                    first = (now, count, cpu)
+                last = (now, count, cpu)
                 idle_since = time.monotonic()
                 bar.update(int(count - shown))
                 shown = count
@@ -321,22 +338,27 @@ def _follow(proc: subprocess.Popen, port: int, name: str, total: int, log_path: 
             time.sleep(0.1)
     if first is None or last[0] <= first[0]:
         raise click.ClickException(f"{name} finished too fast to measure; use more --events")
-    return (last[1] - first[1]) / (last[0] - first[0])
+    events = last[1] - first[1]
+    return events / (last[0] - first[0]), events / max(last[2] - first[2], 1e-9)
 
 
-def _done_count(port: int, name: str) -> float | None:
+def _done_count(port: int, name: str) -> tuple[float | None, float]:
+    """The worker's completed events and its process CPU seconds so far."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
             text = resp.read().decode()
     except OSError:
-        return None
+        return None, 0.0
+    done, cpu = None, 0.0
     for line in text.splitlines():
         if line.startswith("chorus_events_done_total{") and f'processor="{name}"' in line:
-            return float(line.rsplit(" ", 1)[1])
-    return None
+            done = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("process_cpu_seconds_total "):
+            cpu = float(line.rsplit(" ", 1)[1])
+    return done, cpu
 
 
-def _bare_faust(settings: Settings, start: list[TopicPartition], total: int) -> float:
+def _bare_faust(settings: Settings, start: list[TopicPartition], total: int) -> tuple[float, float]:
     group = f"bench-faust-{uuid.uuid4().hex[:8]}"
     commit_group_offsets(settings.kafka_bootstrap_servers, group, start)
     env = {
@@ -355,7 +377,7 @@ def _bare_faust(settings: Settings, start: list[TopicPartition], total: int) -> 
     )
     for line in proc.stdout.splitlines():
         if line.startswith("BENCH_RATE "):
-            return float(line.split()[1])
+            return float(line.split()[1]), float(line.split()[2])
     raise click.ClickException(f"bare Faust loop failed: {proc.stderr[-1500:]}")
 
 
@@ -386,11 +408,14 @@ def bare_faust_main() -> None:
         async for batch in stream.take_events(settings.batch_max_events, within=settings.batch_within_s):
             if not seen["count"]:
                 seen["first"] = time.perf_counter()
+                seen["cpu_first"] = time.process_time()
                 seen["at_first"] = len(batch)
             seen["count"] += len(batch)
             if seen["count"] >= total:
                 elapsed = time.perf_counter() - seen["first"]
-                print(f"BENCH_RATE {(seen['count'] - seen['at_first']) / max(elapsed, 1e-9)}", flush=True)
+                cpu = time.process_time() - seen["cpu_first"]
+                counted = seen["count"] - seen["at_first"]
+                print(f"BENCH_RATE {counted / max(elapsed, 1e-9)} {counted / max(cpu, 1e-9)}", flush=True)
                 os._exit(0)
 
     Worker(app, loglevel="WARNING", redirect_stdouts=False).execute_from_commandline()

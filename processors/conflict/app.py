@@ -1,9 +1,9 @@
 """The conflict processor's Faust shell: `chorus worker conflict` (or `faust -A processors.conflict.app worker`).
 
-Three agents in one app (one consumer group, `chorus-conflict`):
-- repartition: agent.intentions -> the internal topic keyed by resource;
+Three handlers in one app (one consumer group, `chorus-conflict`, one consume loop of the runtime):
+- repartition (a relay): agent.intentions -> the internal topic keyed by resource;
 - windows (the runtime's batch pipeline): per-resource windows in Redis -> immune.conflicts;
-- enrich (only with GEMINI_API_KEY): high-risk fast predictions -> Gemini -> a new prediction.
+- enrich (a relay, only with GEMINI_API_KEY): high-risk fast predictions -> Gemini -> a new prediction.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import faust
 
-from processors.runtime import ALL_RUNS, FaustSender, OutMessage, Processor, Settings, Step, build_app
+from processors.runtime import ALL_RUNS, OutMessage, Processor, Record, Relay, Sender, Settings, Step, build_app
 from processors.runtime.deadletter import dead_letter
 from schemas import CONFLICTS, DEADLETTER, INTENTIONS, ConflictPrediction, DecodeError, Event, Intention, decode, encode
 
@@ -66,9 +67,17 @@ def make_processor(settings: Settings) -> Processor[ResourceWindows]:
 
 
 def build(settings: Settings) -> faust.App:
-    app = build_app(make_processor(settings), settings)
-    intentions = app.topic(INTENTIONS.name, key_serializer="raw", value_serializer="raw")
-    send = FaustSender(app)
+    relays: dict[str, Relay] = {INTENTIONS.name: partial(_repartition, settings.run_id, lambda: app.should_stop)}
+    analyst = GeminiAnalyst.from_settings(settings)
+    if analyst is not None:
+        enrichments = Enrichments(
+            analyst,
+            min_risk=settings.gemini_min_risk,
+            max_concurrency=settings.gemini_max_concurrency,
+            max_pending=settings.gemini_max_pending,
+        )
+        relays[CONFLICTS.name] = partial(_enrich, settings.run_id, enrichments)
+    app = build_app(make_processor(settings), settings, relays=relays)
 
     # The internal topic must exist before the consumer subscribes (the broker may not
     # auto-create, and would not give it 8 partitions): create it first thing at start-up.
@@ -80,57 +89,40 @@ def build(settings: Settings) -> faust.App:
         await first_start()
 
     app.on_first_start = create_internal_topic_then_start  # type: ignore[method-assign]
-
-    @app.agent(intentions, name="conflict-repartition")
-    async def repartition(stream: faust.StreamT) -> None:
-        async for batch in stream.take_events(settings.batch_max_events, within=settings.batch_within_s):
-            for event in batch:
-                event.message.incref()
-            messages = [msg for event in batch if (msg := _claim_message(event, settings.run_id)) is not None]
-            # A batch mixes the agents' partitions; forwarding it in event-time order keeps the
-            # per-resource watermark from racing ahead of claims that are merely on a slower partition.
-            messages.sort(key=lambda m: m.timestamp or 0.0)
-            await _send_retrying(send, messages, lambda: app.should_stop)
-            for event in batch:
-                await stream.ack(event)
-
-    analyst = GeminiAnalyst.from_settings(settings)
-    if analyst is not None:
-        enrichments = Enrichments(
-            analyst,
-            min_risk=settings.gemini_min_risk,
-            max_concurrency=settings.gemini_max_concurrency,
-            max_pending=settings.gemini_max_pending,
-        )
-        conflicts = app.topic(CONFLICTS.name, key_serializer="raw", value_serializer="raw")
-
-        async def publish(prediction: ConflictPrediction) -> None:
-            await send(
-                [
-                    OutMessage(
-                        CONFLICTS.name,
-                        CONFLICTS.key_of(prediction),
-                        encode(prediction),
-                        prediction.occurred_at.timestamp(),
-                    )
-                ]
-            )
-
-        @app.agent(conflicts, name="conflict-enrich")
-        async def enrich(stream: faust.StreamT) -> None:
-            async for raw in stream:
-                try:
-                    prediction = decode(ConflictPrediction, raw, topic=CONFLICTS.name)
-                except DecodeError:
-                    continue  # not ours to judge: trust and quarantine dead-letter it
-                if settings.run_id in (ALL_RUNS, prediction.run_id):
-                    enrichments.submit(prediction, publish)
-
     return app
 
 
-def _claim_message(event: faust.EventT, run_id: str) -> OutMessage | None:
-    msg = event.message
+async def _repartition(run_id: str, stopping: Callable[[], bool], batch: Sequence[Record], send: Sender) -> None:
+    """agent.intentions -> the internal claims topic keyed by resource (the relay of the intentions topic)."""
+    messages = [msg for record in batch if (msg := _claim_message(record, run_id)) is not None]
+    # A batch mixes the agents' partitions; forwarding it in event-time order keeps the
+    # per-resource watermark from racing ahead of claims that are merely on a slower partition.
+    messages.sort(key=lambda m: m.timestamp or 0.0)
+    await _send_retrying(send, messages, stopping)
+
+
+async def _enrich(run_id: str, enrichments: Enrichments, batch: Sequence[Record], send: Sender) -> None:
+    """High-risk fast predictions -> Gemini -> a new prediction (in the background, shed when overloaded)."""
+
+    async def publish(prediction: ConflictPrediction) -> None:
+        await send(
+            [
+                OutMessage(
+                    CONFLICTS.name, CONFLICTS.key_of(prediction), encode(prediction), prediction.occurred_at.timestamp()
+                )
+            ]
+        )
+
+    for record in batch:
+        try:
+            prediction = decode(ConflictPrediction, record.value, topic=CONFLICTS.name)
+        except DecodeError:
+            continue  # not ours to judge: trust and quarantine dead-letter it
+        if run_id in (ALL_RUNS, prediction.run_id):
+            enrichments.submit(prediction, publish)
+
+
+def _claim_message(msg: Record, run_id: str) -> OutMessage | None:
     try:
         intention = decode(Intention, msg.value, topic=msg.topic)
     except DecodeError as exc:
@@ -180,7 +172,7 @@ def _guess_run_id(raw: bytes | None) -> str | None:
     return run_id if isinstance(run_id, str) and run_id and not any(c.isspace() for c in run_id) else None
 
 
-async def _send_retrying(send: FaustSender, messages: list[OutMessage], stopping) -> None:
+async def _send_retrying(send: Sender, messages: list[OutMessage], stopping) -> None:
     delay = 0.05
     while messages:
         try:

@@ -29,11 +29,15 @@ script per entity (compare-and-set on a version; a lost race is recomputed). Red
 events change nothing. Transient Redis/Kafka errors are retried with backoff forever; an
 exception in `step` dead-letters that entity's events. `Processor.on_applied(entity,
 state)` is an optional shell hook (metrics) called after a state is stored.
+The hot path's consumer is `Settings.consumer_engine`: "confluent" (default; a librdkafka
+batch consumer in a Faust task, offsets committed by hand after the state write) or
+"faust" (`stream.take_events`). Extra topics with stateless batch handlers (`relays`, the
+conflict processor's repartition) run in the same loop and group.
 Outputs must be deterministic: ids from `derive_event_id(name, *cause_ids)` and
 `occurred_at` from the causes, never the wall clock.
 """
 
-from .app import ProcessorApp, app_id, build_app
+from .app import ProcessorApp, Relay, app_id, build_app
 from .errors import (
     BrokerUnavailable,
     RuntimeFailure,
@@ -63,6 +67,7 @@ __all__ = [
     "Processor",
     "ProcessorApp",
     "Record",
+    "Relay",
     "RuntimeFailure",
     "Sender",
     "ServicesUnavailable",

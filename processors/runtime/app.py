@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import tempfile
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,20 +13,31 @@ import faust
 import redis.asyncio as aioredis
 
 from . import metrics
-from .kafka import FaustSender
+from .kafka import ConfluentSender, FaustSender, Sender
 from .logs import json_handler
 from .processor import Processor
 from .runner import BatchRunner, Record, Stopping
 from .services import wait_for_services
 from .settings import Settings
+from .source import ConfluentSource
 from .store import StateStore
 
 log = logging.getLogger(__name__)
+
+Relay = Callable[[Sequence[Record], Sender], Awaitable[None]]
+"""A stateless handler of an extra topic's batch (e.g. a repartition): returns once its effects are
+delivered (the batch is committed after it), retrying transient errors itself."""
 
 
 def app_id(name: str, settings: Settings) -> str:
     """The Faust app id, which is also the consumer group: `chorus-<name>` (+ an optional suffix)."""
     return f"chorus-{name}{settings.app_id_suffix}"
+
+
+class _NoFaustConsumer(faust.App.BootStrategy):
+    """Faust without its Kafka consumer: the confluent engine reads the sources itself (one group member)."""
+
+    enable_kafka_consumer = False
 
 
 class ProcessorApp(faust.App):
@@ -42,13 +55,27 @@ class ProcessorApp(faust.App):
         await super().on_first_start()
 
 
-def build_app(processor: Processor[Any], settings: Settings | None = None, **faust_options: Any) -> ProcessorApp:
+def build_app(
+    processor: Processor[Any],
+    settings: Settings | None = None,
+    *,
+    engine: str | None = None,
+    relays: Mapping[str, Relay] | None = None,
+    **faust_options: Any,
+) -> ProcessorApp:
     """A Faust app running `processor`: its own app id / consumer group, no tables, no changelogs.
 
+    `engine` (default `Settings.consumer_engine`): "confluent" reads the sources with a
+    librdkafka batch consumer hosted in a Faust task (Faust's own consumer is off, so the app
+    must not add Faust agents on topics); "faust" uses `stream.take_events`.
+    `relays` maps extra topics to stateless batch handlers, run by the same engine and group
+    (the conflict processor's repartition); the processor's batch and the relays' complete
+    before the offsets are committed.
     `faust_options` override Faust settings (for example topic_allow_declare=True for an app
-    that adds its own internal topics). The app also exposes `.chorus_store()` for extra agents.
+    that adds its own internal topics).
     """
     s = settings or Settings()
+    engine = engine or s.consumer_engine
     ident = app_id(processor.name, s)
     options: dict[str, Any] = {
         "broker": [f"kafka://{host.strip()}" for host in s.kafka_bootstrap_servers.split(",")],
@@ -70,25 +97,109 @@ def build_app(processor: Processor[Any], settings: Settings | None = None, **fau
         "stream_wait_empty": False,
     }
     options.update(faust_options)
+    relays = dict(relays or {})
+    if engine == "confluent":
+        app = _build_confluent(processor, s, ident, options, relays)
+    elif engine == "faust":
+        app = _build_faust(processor, s, ident, options, relays)
+    else:
+        raise ValueError(f"unknown consumer engine {engine!r}")
+    return app
+
+
+def _runner(processor: Processor[Any], s: Settings, client: aioredis.Redis, sender: Any, app: faust.App) -> BatchRunner:
+    return BatchRunner(
+        processor,
+        StateStore(client, processor.name, s.history_cap),
+        sender,
+        run_id=s.run_id,
+        max_backoff_s=s.retry_max_backoff_s,
+        dedupe_ids=s.dedupe_ids,
+        stopping=lambda: app.should_stop,
+        state_cache=s.state_cache_entities,
+    )
+
+
+def _build_confluent(
+    processor: Processor[Any], s: Settings, ident: str, options: dict[str, Any], relays: dict[str, Relay]
+) -> ProcessorApp:
+    app_cls = type("ConfluentProcessorApp", (ProcessorApp,), {"BootStrategy": _NoFaustConsumer})
+    app: ProcessorApp = app_cls(ident, **options)
+    app.chorus_settings = s
+    app.chorus_processor = processor.name
+
+    @app.task
+    async def consume() -> None:
+        client = aioredis.Redis.from_url(s.redis_url, socket_connect_timeout=5, socket_timeout=10)
+        sender = ConfluentSender(
+            s.kafka_bootstrap_servers, **{"linger.ms": s.producer_linger_ms, "enable.idempotence": True}
+        )
+        runner = _runner(processor, s, client, sender, app)
+        source = ConfluentSource(
+            s.kafka_bootstrap_servers,
+            ident,
+            list(dict.fromkeys([*(spec.name for spec in processor.sources), *relays])),
+            auto_offset_reset=s.consumer_auto_offset_reset,
+            processor=processor.name,
+        )
+        log.info(
+            "processor consuming",
+            extra={"processor": processor.name, "app_id": ident, "run_id": s.run_id, "engine": "confluent"},
+        )
+        # Every event allocates many small objects (records, models, outputs): the default gen-0
+        # threshold (700) would run the cyclic collector several times per batch over the whole
+        # start-up heap. Freeze what start-up built and collect young objects less often.
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
+        try:
+            await source.start()
+            while not app.should_stop:
+                records = await source.batch(s.batch_max_events, s.batch_within_s)
+                if not records:
+                    continue
+                try:
+                    for topic, relay in relays.items():
+                        if mine := [r for r in records if r.topic == topic]:
+                            await relay(mine, sender)
+                    own = [r for r in records if r.topic not in relays] if relays else records
+                    if own:
+                        await runner.process(own)
+                except Stopping:
+                    log.warning("stopping with a batch unfinished; it will be redelivered")
+                    return
+                await source.commit(records)
+        except Exception as exc:  # the consume loop is the worker: without it the process must not live on
+            if app.should_stop:  # a relay gave up its retries because we stop: the batch stays uncommitted
+                log.warning("stopping with a batch unfinished; it will be redelivered", extra={"error": repr(exc)})
+                return
+            log.exception("consume loop failed; stopping the worker", extra={"processor": processor.name})
+            await app.crash(exc)
+        finally:
+            source.close()
+            await client.aclose()
+
+    return app
+
+
+def _build_faust(
+    processor: Processor[Any], s: Settings, ident: str, options: dict[str, Any], relays: dict[str, Relay]
+) -> ProcessorApp:
     app = ProcessorApp(ident, **options)
     app.chorus_settings = s
     app.chorus_processor = processor.name
+    for topic, relay in relays.items():
+        _faust_relay(app, s, topic, relay)
 
     source = app.topic(*(spec.name for spec in processor.sources), key_serializer="raw", value_serializer="raw")
 
     @app.agent(source, name=f"{processor.name}-batches")
     async def consume(stream: faust.StreamT) -> None:
         client = aioredis.Redis.from_url(s.redis_url, socket_connect_timeout=5, socket_timeout=10)
-        runner = BatchRunner(
-            processor,
-            StateStore(client, processor.name, s.history_cap),
-            FaustSender(app),
-            run_id=s.run_id,
-            max_backoff_s=s.retry_max_backoff_s,
-            dedupe_ids=s.dedupe_ids,
-            stopping=lambda: app.should_stop,
+        runner = _runner(processor, s, client, FaustSender(app), app)
+        log.info(
+            "processor consuming",
+            extra={"processor": processor.name, "app_id": ident, "run_id": s.run_id, "engine": "faust"},
         )
-        log.info("processor consuming", extra={"processor": processor.name, "app_id": ident, "run_id": s.run_id})
 
         async def apply(batch: list[faust.EventT]) -> bool:
             """Apply a batch and ack it; False if the worker stopped first (the batch stays uncommitted)."""
@@ -113,6 +224,18 @@ def build_app(processor: Processor[Any], settings: Settings | None = None, **fau
             await client.aclose()
 
     return app
+
+
+def _faust_relay(app: ProcessorApp, s: Settings, topic: str, relay: Relay) -> None:
+    @app.agent(app.topic(topic, key_serializer="raw", value_serializer="raw"), name=f"{app.chorus_processor}-{topic}")
+    async def handle(stream: faust.StreamT) -> None:
+        send = FaustSender(app)
+        async for batch in stream.take_events(s.batch_max_events, within=s.batch_within_s):
+            for event in batch:  # uncommitted unless the relay completes (see the processor's agent)
+                event.message.incref()
+            await relay([_record(event) for event in batch], send)
+            for event in batch:
+                await stream.ack(event)
 
 
 def _record(event: faust.EventT) -> Record:

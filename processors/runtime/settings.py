@@ -6,6 +6,8 @@ also answer to the conventional `KAFKA_BOOTSTRAP_SERVERS` and `REDIS_URL`.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -145,6 +147,16 @@ class Settings(BaseSettings):
         default=32, ge=0, description="Recent event ids kept per entity to drop duplicates at new offsets; 0 = off."
     )
     log_json: bool = Field(default=True, description="JSON log lines (false: plain text, for a terminal).")
+    consumer_engine: Literal["confluent", "faust"] = Field(
+        default="confluent",
+        description="Hot-path consumer: confluent (librdkafka batches inside the Faust app) or faust (take_events).",
+    )
+    state_cache_entities: int = Field(
+        default=20000, ge=0, description="Parsed entity states kept in memory between batches (LRU); 0 = off."
+    )
+    producer_linger_ms: float = Field(
+        default=2.0, ge=0, description="How long the confluent producer of outputs waits to fill a request, in ms."
+    )
 
     # --- baseline processor ---
     baseline_warmup_samples: int = Field(default=15, ge=2, description="Samples learned before detection starts.")

@@ -21,8 +21,11 @@ def test_bench_reports_passthrough_bare_faust_and_processor_rates_with_their_rat
     )
     assert result.exit_code == 0, result.output
     (row,) = json.loads(out.read_text())["results"]
-    assert row["processor"] == "baseline" and row["events"] == 12000
+    # Other producers may write to the shared vitals topic meanwhile: every message in the range is measured.
+    assert row["processor"] == "baseline" and row["events"] >= 12000
     assert row["passthrough_events_per_s"] > 0 and row["faust_take_events_per_s"] > 0
     assert row["processor_events_per_s"] > 0
+    assert row["passthrough_events_per_cpu_s"] > 0 and row["faust_take_events_per_cpu_s"] > 0
+    assert row["processor_events_per_cpu_s"] > 0
     assert row["ratio"] == pytest.approx(row["processor_events_per_s"] / row["passthrough_events_per_s"], abs=1e-3)
     assert "baseline" in result.output and "ratio" in result.output

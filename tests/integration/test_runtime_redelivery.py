@@ -79,13 +79,18 @@ def trust_records(run_id: str) -> list[Record]:
     return records
 
 
-async def apply(services, processor, run_id: str, batches: list[list[Record]]) -> tuple[dict, list[str]]:
+async def apply(
+    services, processor, run_id: str, batches: list[list[Record]], *, workers: int = 1, state_cache: int = 1000
+) -> tuple[dict, list[str]]:
+    """Apply the batches (round-robin over `workers` runners, each with its own state cache as in a
+    worker process); the resulting states (JSON, fences) and histories."""
     client = aioredis.Redis.from_url(services.redis_url)
     try:
         store = StateStore(client, processor.name, history_cap=50)
-        runner = BatchRunner(processor, store, ConfluentSender(services.kafka), run_id=run_id)
-        for batch in batches:
-            await runner.process(batch)
+        send = ConfluentSender(services.kafka)
+        runners = [BatchRunner(processor, store, send, run_id=run_id, state_cache=state_cache) for _ in range(workers)]
+        for i, batch in enumerate(batches):
+            await runners[i % workers].process(batch)
         agents = sorted({rec.key.decode() for batch in batches for rec in batch})
         states = {a: await store.get(run_id, a) for a in agents}
         histories = [h for a in agents for h in await store.history(run_id, a)]
@@ -146,3 +151,16 @@ def test_a_write_computed_from_an_old_version_is_refused(services, run_id) -> No
             await client.aclose()
 
     assert asyncio.run(scenario()) == [1, VERSION_MOVED, 1]
+
+
+def test_workers_taking_turns_on_the_same_agents_never_step_from_a_stale_cached_state(services, run_id) -> None:
+    """Each worker caches the states it wrote; a state another worker wrote since must be read, not reused."""
+    processor = baseline_processor(Settings())
+    alone = asyncio.run(apply(services, processor, run_id, chunks(vitals_records(run_id, 90), 10), state_cache=0))
+    other = f"{run_id}-b"
+    taking_turns = asyncio.run(apply(services, processor, other, chunks(vitals_records(other, 90), 10), workers=2))
+    as_alone = {
+        agent: (state.replace(other.encode(), run_id.encode()), fences)
+        for agent, (state, fences) in taking_turns[0].items()
+    }
+    assert as_alone == alone[0]
