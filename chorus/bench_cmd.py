@@ -6,8 +6,8 @@ For each processor: pre-fill its input topics with a fresh run's events, then
    stream machinery alone allows: the ceiling of any Faust processor);
 3. the real processor (`chorus worker NAME`, its own process and consumer group) over the same
    messages, its progress read from its Prometheus counter `chorus_events_done_total`;
-and report events/s for each and the processor's ratio to the passthrough. New targets (the full pipeline...) are one
-entry in TARGETS.
+and report events/s for each and the processor's ratio to the passthrough. A new processor is one
+entry in TARGETS. Then the full pipeline at fixed offered loads (`chorus.pipeline_bench`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import json
 import os
 import random
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,7 @@ import click
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from processors.conflict import CLAIMS
 from processors.runtime import Settings, start_group_at_end
 from processors.runtime.kafka import commit_group_offsets, end_offsets
 from schemas import (
@@ -40,6 +42,7 @@ from schemas import (
     INTENTIONS,
     PARTITIONER,
     QUARANTINE,
+    TRUST,
     VITALS,
     Anomaly,
     Event,
@@ -48,6 +51,8 @@ from schemas import (
     Vitals,
     encode,
 )
+
+from .pipeline_bench import bench_pipeline, format_ms
 
 PASSTHROUGH_TOPIC = "chorus.bench.passthrough"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -114,6 +119,27 @@ def trust_stream(run_id: str, events: int, agents: int) -> Iterator[tuple[TopicS
             )
 
 
+def intentions_stream(run_id: str, events: int, agents: int) -> Iterator[tuple[TopicSpec, Event]]:
+    """A healthy fleet claiming and releasing four resources: every intention goes through the gate,
+    and through the conflict windows."""
+    for i in range(events):
+        agent, at = f"bench-{i % agents}", T0 + timedelta(milliseconds=10 * i)
+        yield (
+            INTENTIONS,
+            Intention(
+                event_id=f"{run_id}-i{i}",
+                occurred_at=at,
+                run_id=run_id,
+                producer="bench",
+                agent_id=agent,
+                action="acquire" if (i // agents) % 2 == 0 else "release",
+                resource=f"r{i % 4}",
+                amount=1,
+                hold_s=5,
+            ),
+        )
+
+
 @dataclass(frozen=True)
 class Target:
     name: str
@@ -124,6 +150,8 @@ class Target:
 TARGETS: dict[str, Target] = {
     "baseline": Target("baseline", (VITALS,), vitals_stream),
     "trust": Target("trust", (ANOMALIES, CONFLICTS, INTENTIONS, QUARANTINE, COMMANDS), trust_stream),
+    "conflict": Target("conflict", (INTENTIONS, CLAIMS), intentions_stream),
+    "quarantine": Target("quarantine", (TRUST, CONFLICTS, ANOMALIES, COMMANDS, INTENTIONS), intentions_stream),
 }
 
 
@@ -146,16 +174,23 @@ class Result:
         return self.ratio >= self.target_ratio
 
 
+DEFAULT_LOADS = "1000,5000,10000,20000,40000"
+
+
 @click.command()
 @click.option(
     "--processors",
     "names",
-    default="baseline,trust",
+    default=",".join(TARGETS),
     show_default=True,
-    help=f"Comma-separated, from: {', '.join(TARGETS)}.",
+    help=f"Comma-separated, from: {', '.join(TARGETS)}; 'none' skips this stage.",
 )
 @click.option("--events", type=int, default=50_000, show_default=True, help="Messages pre-filled per processor.")
-@click.option("--agents", type=int, default=500, show_default=True)
+@click.option("--agents", type=int, default=500, show_default=True, help="Distinct agents in the generated events.")
+@click.option("--loads", default=DEFAULT_LOADS, show_default=True,
+              help="Offered events/s for the full-pipeline stage, comma-separated; 'none' skips it.")
+@click.option("--step-s", type=click.FloatRange(min=1), default=10.0, show_default=True,
+              help="Seconds each pipeline load is offered.")
 @click.option(
     "--json",
     "json_out",
@@ -163,20 +198,35 @@ class Result:
     default=None,
     help="Write the results here as JSON.",
 )
-def bench(names: str, events: int, agents: int, json_out: Path | None) -> None:
-    """Each processor's sustained events/s against a raw consume->produce passthrough (target: >= 50%)."""
+def bench(names: str, events: int, agents: int, loads: str, step_s: float, json_out: Path | None) -> None:
+    """Throughput and latency, in one run so that the numbers compare.
+
+    1. For each processor: a raw confluent-kafka consume->produce passthrough over a
+       pre-filled topic (the ceiling for Python here), a bare Faust take_events loop,
+       and the processor itself in its own process; events/s, events per CPU-second,
+       and the processor's ratio to the passthrough (target >= 50%).
+    2. The full pipeline (all four processors) at fixed offered loads: achieved events/s
+       and event-to-decision latency p50/p95/p99.
+    """
     settings = Settings()
-    chosen = [n.strip() for n in names.split(",") if n.strip()]
+    chosen = [] if names == "none" else [n.strip() for n in names.split(",") if n.strip()]
     unknown = [n for n in chosen if n not in TARGETS]
     if unknown:
         raise click.BadParameter(f"unknown processor(s) {unknown}; known: {list(TARGETS)}", param_hint="--processors")
-    _ensure_passthrough_topic(settings.kafka_bootstrap_servers)
+    try:
+        offered = [] if loads == "none" else [float(x) for x in loads.split(",") if x.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{loads!r} is not a comma-separated list of numbers", param_hint="--loads") from None
+    if chosen:
+        _ensure_passthrough_topic(settings.kafka_bootstrap_servers)
     results = [_bench_one(TARGETS[n], settings, events, agents) for n in chosen]
+    pipeline = bench_pipeline(offered, step_s=step_s, say=lambda m: click.echo(m, err=True)) if offered else []
     click.echo("")
-    click.echo(
-        f"{'processor':<12}{'events':>9}{'passthrough/s':>16}{'bare faust/s':>14}{'processor/s':>14}{'ratio':>8}"
-        f"{'  per CPU-second: pass / faust / processor'}"
-    )
+    if results:
+        click.echo(
+            f"{'processor':<12}{'events':>9}{'passthrough/s':>16}{'bare faust/s':>14}{'processor/s':>14}{'ratio':>8}"
+            f"{'  per CPU-second: pass / faust / processor'}"
+        )
     for r in results:
         flag = "" if r.meets_target else "  (below the 50% target)"
         click.echo(
@@ -184,12 +234,26 @@ def bench(names: str, events: int, agents: int, json_out: Path | None) -> None:
             f"{r.processor_events_per_s:>14,.0f}{r.ratio:>8.0%}  {r.passthrough_events_per_cpu_s:,.0f} / "
             f"{r.faust_take_events_per_cpu_s:,.0f} / {r.processor_events_per_cpu_s:,.0f}{flag}"
         )
+    if pipeline:
+        click.echo(f"\n{'offered/s':>10}{'achieved/s':>12}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
+        for p in pipeline:
+            click.echo(f"{p.offered_eps:>10,.0f}{p.achieved_eps:>12,.0f}{format_ms(p.p50_ms):>9}{format_ms(p.p95_ms):>9}"
+                       f"{format_ms(p.p99_ms):>9}{'' if p.completed else '  (fell behind)'}")  # fmt: skip
     if json_out:
         payload = {
             "measured_at": datetime.now(UTC).isoformat(),
-            "events_per_processor": events,
-            "agents": agents,
-            "results": [asdict(r) | {"meets_target": r.meets_target} for r in results],
+            "passthrough_eps": round(statistics.median(r.passthrough_events_per_s for r in results), 1) if results else None,
+            "processors": {r.processor: {"eps": r.processor_events_per_s, "ratio": r.ratio} for r in results},
+            "pipeline": [
+                {k: v for k, v in asdict(p).items() if k in ("offered_eps", "achieved_eps", "p50_ms", "p95_ms", "p99_ms")}
+                for p in pipeline
+            ],
+            "details": {
+                "events_per_processor": events,
+                "agents": agents,
+                "processors": [asdict(r) | {"meets_target": r.meets_target} for r in results],
+                "pipeline": [asdict(p) for p in pipeline],
+            },
         }
         json_out.write_text(json.dumps(payload, indent=2) + "\n")
         click.echo(f"wrote {json_out}")

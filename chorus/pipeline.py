@@ -8,6 +8,7 @@ starts only once every group is stable, so nothing it produces is skipped.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -90,6 +91,8 @@ class Workers:
                 )
 
     def stop(self) -> None:
+        if self.procs:
+            print("stopping processors ...", file=sys.stderr)
         for proc in self.procs.values():
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -149,14 +152,17 @@ def run_scenario(
     workers.env["CHORUS_CONFLICT_CAPACITIES"] = json.dumps(
         dict(zip(sim.resource_names, sim.capacity.tolist(), strict=True))
     )
-    observer: Observer | None = None
-    try:
+    # ExitStack: every clean-up runs (last registered first) even when another one fails,
+    # so no worker process outlives the run.
+    with contextlib.ExitStack() as cleanup:
         if immune:
             say("starting processors: " + ", ".join(PROCESSORS) + " ...")
+            cleanup.callback(workers.stop)
             workers.start()
             workers.wait_ready(say)
         observer = Observer(bootstrap, run_id, admitted=watch_admitted)
         observer.start()
+        cleanup.callback(observer.stop)
         link = FleetLink(bootstrap, run_id, gate=immune)
         link.check()
 
@@ -172,12 +178,6 @@ def run_scenario(
             _drain(observer, workers)
         with observer.lock:
             return PipelineRun(summary, observer.view)
-    finally:
-        if observer is not None:
-            observer.stop()
-        if workers.procs:
-            say("stopping processors ...")
-            workers.stop()
 
 
 def _drain(observer: Observer, workers: Workers) -> None:

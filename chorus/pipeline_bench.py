@@ -12,6 +12,8 @@ finished by then.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import random
 import socket
 import threading
@@ -26,16 +28,17 @@ import numpy as np
 from confluent_kafka import Consumer, Producer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from schemas import ADMITTED, ANOMALIES, PARTITIONER, QUARANTINE, TRUST, Event, decode
+from schemas import ADMITTED, ANOMALIES, BASELINES, PARTITIONER, QUARANTINE, TRUST, Event, decode
 from simulator.wire import Clock, EventIds, Templates, json_str
 
 from . import admin, stack
 from .pipeline import Workers
 
-DECISIONS = (ADMITTED, ANOMALIES, TRUST, QUARANTINE)
+DECISIONS = (ADMITTED, ANOMALIES, BASELINES, TRUST, QUARANTINE)
 RESOURCES = ("gpu-pool", "db-connections", "vector-store", "payments-api")
 VITALS_SHARE = 2 / 3  # a fleet reports vitals every tick and claims about half as often
 SLICE_S = 0.005
+AMPLE_CAPACITY = 1e9
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class LoadResult:
     p99_ms: float | None
     decisions: int
     completed: bool
+    quarantines: int  # a healthy fleet should have none: any held intention would stall completion
 
 
 class _Decisions(threading.Thread):
@@ -56,7 +60,7 @@ class _Decisions(threading.Thread):
         super().__init__(name="bench-decisions", daemon=True)
         self.run_id = run_id
         self.lock = threading.Lock()
-        self.samples: list[tuple[float, float, bool]] = []  # (occurred_at, latency_s, is_admitted)
+        self.samples: list[tuple[float, float, str]] = []  # (occurred_at, latency_s, topic)
         self._halt = threading.Event()
         self._models = {spec.name: spec.model for spec in DECISIONS}
         self._consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"chorus-bench-{run_id}"})
@@ -78,9 +82,13 @@ class _Decisions(threading.Thread):
                     if event.run_id == self.run_id:
                         at = event.occurred_at.timestamp()
                         with self.lock:
-                            self.samples.append((at, arrived - at, msg.topic() == ADMITTED.name))
+                            self.samples.append((at, arrived - at, msg.topic()))
         finally:
             self._consumer.close()
+
+    def count(self, topic: str) -> int:
+        with self.lock:
+            return sum(1 for sample in self.samples if sample[2] == topic)
 
     def stop(self) -> None:
         self._halt.set()
@@ -159,20 +167,26 @@ def bench_pipeline(
     admin.create_topics(bootstrap)
     run_id = f"bench-pipeline-{uuid.uuid4().hex[:8]}"
     workers = Workers(bootstrap, redis_url, run_id, stack.home() / "runs" / run_id)
+    # A healthy fleet on ample resources: the bench measures throughput, not contention. (With the
+    # default capacity the conflict processor would rightly quarantine claimants, and their held
+    # intentions would never reach the admitted topic.)
+    workers.env["CHORUS_CONFLICT_CAPACITIES"] = json.dumps(dict.fromkeys(RESOURCES, AMPLE_CAPACITY))
     ports = {name: _free_port() for name in ("baseline", "trust", "conflict", "quarantine")}
-    decisions = _Decisions(bootstrap, run_id)
     results = []
-    try:
+    with contextlib.ExitStack() as cleanup:  # every clean-up runs, even when one fails
         say("starting the four processors ...")
+        cleanup.callback(workers.stop)
         workers.start(ports)
         workers.wait_ready(say)
+        decisions = _Decisions(bootstrap, run_id)
         decisions.start()
+        cleanup.callback(decisions.stop)
         load = _Load(bootstrap, run_id, agents)
         for rate in loads:
             say(f"offering {rate:,.0f} events/s for {step_s:g} s ...")
             done_before = _done(ports["baseline"])
-            with decisions.lock:
-                admitted_before = sum(1 for s in decisions.samples if s[2])
+            admitted_before = decisions.count(ADMITTED.name)
+            quarantines_before = decisions.count(QUARANTINE.name)
             vitals, intentions, start = load.offer(rate, step_s)
             finished, fraction = _wait_done(
                 decisions, workers, ports["baseline"], done_before + vitals, admitted_before + intentions, drain_s
@@ -188,18 +202,17 @@ def bench_pipeline(
                 p99_ms=_pct(latencies, 99),
                 decisions=int(latencies.size),
                 completed=fraction >= 1.0,
+                quarantines=decisions.count(QUARANTINE.name) - quarantines_before,
             )
             say(
                 f"  achieved {result.achieved_eps:,.0f} events/s, latency p50/p95/p99 "
-                f"{_ms(result.p50_ms)}/{_ms(result.p95_ms)}/{_ms(result.p99_ms)} ms"
+                f"{format_ms(result.p50_ms)}/{format_ms(result.p95_ms)}/{format_ms(result.p99_ms)} ms"
                 + ("" if result.completed else f" (fell behind: {fraction:.0%} done after {drain_s:g} s of draining)")
+                + (f"; {result.quarantines} quarantine decisions (unexpected)" if result.quarantines else "")
             )
             results.append(result)
             if not result.completed:
                 break  # higher loads would only fall further behind and delay the report
-    finally:
-        decisions.stop()
-        workers.stop()
     return results
 
 
@@ -211,8 +224,7 @@ def _wait_done(
     deadline = time.time() + drain_s
     while True:
         workers.check()
-        with decisions.lock:
-            admitted = sum(1 for s in decisions.samples if s[2])
+        admitted = decisions.count(ADMITTED.name)
         done = _done(baseline_port)
         if (admitted >= admitted_target and done >= vitals_target) or time.time() > deadline:
             return time.time(), min(1.0, admitted / admitted_target if admitted_target else 1.0,
@@ -240,5 +252,5 @@ def _pct(values: np.ndarray, q: float) -> float | None:
     return float(np.percentile(values, q) * 1000) if values.size else None
 
 
-def _ms(value: float | None) -> str:
+def format_ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value:,.0f}"
