@@ -12,20 +12,32 @@ from chorus.cli import main
 pytestmark = pytest.mark.integration
 
 
-def test_bench_reports_passthrough_bare_faust_and_processor_rates_with_their_ratio(services, tmp_path, monkeypatch):
+def test_bench_reports_each_processor_against_the_passthrough_and_the_pipeline_at_offered_loads(
+    services, tmp_path, monkeypatch
+):
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", services.kafka)
     monkeypatch.setenv("REDIS_URL", services.redis_url)
     out = tmp_path / "bench.json"
     result = CliRunner().invoke(
-        main, ["bench", "--processors", "baseline", "--events", "12000", "--agents", "100", "--json", str(out)]
+        main,
+        ["bench", "--processors", "baseline", "--events", "12000", "--agents", "100",
+         "--loads", "500,1000", "--step-s", "2", "--json", str(out)],  # fmt: skip
     )
     assert result.exit_code == 0, result.output
-    (row,) = json.loads(out.read_text())["results"]
+    report = json.loads(out.read_text())
+    assert report["passthrough_eps"] > 0
+    assert set(report["processors"]) == {"baseline"}
+    assert report["processors"]["baseline"]["eps"] > 0
+    (row,) = report["details"]["processors"]
     # Other producers may write to the shared vitals topic meanwhile: every message in the range is measured.
     assert row["processor"] == "baseline" and row["events"] >= 12000
     assert row["passthrough_events_per_s"] > 0 and row["faust_take_events_per_s"] > 0
-    assert row["processor_events_per_s"] > 0
-    assert row["passthrough_events_per_cpu_s"] > 0 and row["faust_take_events_per_cpu_s"] > 0
     assert row["processor_events_per_cpu_s"] > 0
-    assert row["ratio"] == pytest.approx(row["processor_events_per_s"] / row["passthrough_events_per_s"], abs=1e-3)
-    assert "baseline" in result.output and "ratio" in result.output
+    assert report["processors"]["baseline"]["ratio"] == pytest.approx(
+        row["processor_events_per_s"] / row["passthrough_events_per_s"], abs=1e-3
+    )
+    assert [load["offered_eps"] for load in report["pipeline"]] == pytest.approx([500, 1000], rel=0.1)
+    for load in report["pipeline"]:
+        assert set(load) == {"offered_eps", "achieved_eps", "p50_ms", "p95_ms", "p99_ms"}
+        assert load["achieved_eps"] > 0 and load["p50_ms"] <= load["p95_ms"] <= load["p99_ms"]
+    assert "ratio" in result.output and "p99 ms" in result.output
