@@ -263,24 +263,31 @@ def _start_redis(url: str, say: Say) -> Service:
 
 
 def up(say: Say = print) -> dict[str, Service]:
-    """Start what is not running yet; return only when Kafka and Redis both answer."""
-    services = {name: svc for name, svc in _load().items() if svc.pid is None or svc.ours()}
-    external_kafka, external_redis = os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("REDIS_URL")
+    """Start what is not running yet; return the services to use once Kafka and Redis both answer.
+
+    `stack.json` records only processes started here: an external service named in the
+    environment is used, never recorded, so it can never hide a local process from `down`.
+    """
+    local = {name: svc for name, svc in _load().items() if svc.ours()}
+    use: dict[str, Service] = {}
     try:
-        if external_kafka:
-            services["kafka"] = Service("kafka", external_kafka)
-        elif "kafka" not in services:
-            services["kafka"] = _start_kafka(DEFAULT_KAFKA, say)
-        if external_redis:
-            services["redis"] = Service("redis", external_redis)
-        elif "redis" not in services:
-            services["redis"] = _start_redis(DEFAULT_REDIS, say)
+        for name, variable, default, start in (
+            ("kafka", "KAFKA_BOOTSTRAP_SERVERS", DEFAULT_KAFKA, _start_kafka),
+            ("redis", "REDIS_URL", DEFAULT_REDIS, _start_redis),
+        ):
+            external = os.environ.get(variable)
+            if external:
+                use[name] = Service(name, external)
+            elif name in local:
+                use[name] = local[name]
+            else:
+                local[name] = use[name] = start(default, say)
     finally:
-        _save(services)
-    for svc in services.values():
+        _save(local)
+    for svc in use.values():
         if svc.pid is None and not _reachable(svc):
             raise StackError(f"external {svc.name} at {svc.address} does not answer")
-    return services
+    return use
 
 
 def addresses(say: Say = print) -> tuple[str, str]:
@@ -333,14 +340,13 @@ def status() -> list[Status]:
     recorded = _load()
     rows = []
     for name, default in (("kafka", DEFAULT_KAFKA), ("redis", DEFAULT_REDIS)):
+        env = os.environ.get("KAFKA_BOOTSTRAP_SERVERS" if name == "kafka" else "REDIS_URL")
         svc = recorded.get(name)
-        if svc is None:
-            env = os.environ.get("KAFKA_BOOTSTRAP_SERVERS" if name == "kafka" else "REDIS_URL")
-            svc = Service(name, env or default)
-            managed = "external" if env else "not running"
-        elif svc.pid is None:
-            managed = "external"
+        if env:
+            svc, managed = Service(name, env), "external"
+        elif svc is not None and svc.ours():
+            managed = f"local (pid {svc.pid})"
         else:
-            managed = f"local (pid {svc.pid})" if svc.ours() else "not running (stale record)"
+            svc, managed = Service(name, default), "not running"
         rows.append(Status(name, svc.address, managed, _reachable(svc)))
     return rows
