@@ -2,7 +2,7 @@
 
 The fleet cap is a share of the whole fleet, so the book is one Redis entity: the
 runtime's compare-and-set on it keeps the cap exact even with several replicas, at
-the price of reading and writing the whole book per batch (see docs/parts).
+the price of reading and writing the whole book per batch (see docs/architecture.md).
 """
 
 from __future__ import annotations

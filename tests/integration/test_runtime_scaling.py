@@ -57,6 +57,13 @@ async def sample_counts(redis_url: str, run_id: str) -> dict[str, int]:
         await client.aclose()
 
 
+def _wait_for_line(log, text: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not (log.exists() and text in log.read_text()):
+        assert time.monotonic() < deadline, f"{text!r} never appeared in {log}"
+        time.sleep(0.2)
+
+
 def test_a_worker_joining_mid_stream_shares_the_partitions_and_no_event_is_applied_twice_or_lost(
     services, run_id, tmp_path
 ) -> None:
@@ -66,7 +73,9 @@ def test_a_worker_joining_mid_stream_shares_the_partitions_and_no_event_is_appli
         time.sleep(3)
         produce(services, vitals(run_id, range(0, ROUNDS // 2)))
         with running_worker("baseline", services, run_id, [VITALS], tmp_path / "second", keep_group=True):
-            time.sleep(2)  # the second member joins while the first is consuming
+            # The second member joins while the first is consuming; produce the rest once it holds partitions
+            # (its start-up takes seconds on a busy machine).
+            _wait_for_line(tmp_path / "second" / "baseline.log", "partitions assigned", timeout_s=90)
             produce(services, vitals(run_id, range(ROUNDS // 2, ROUNDS)))
             deadline = time.monotonic() + 60
             counts: dict[str, int] = {}
