@@ -52,6 +52,7 @@ from schemas import (
     encode,
 )
 
+from . import stack
 from .pipeline_bench import bench_pipeline, format_ms
 
 PASSTHROUGH_TOPIC = "chorus.bench.passthrough"
@@ -208,7 +209,6 @@ def bench(names: str, events: int, agents: int, loads: str, step_s: float, json_
     2. The full pipeline (all four processors) at fixed offered loads: achieved events/s
        and event-to-decision latency p50/p95/p99.
     """
-    settings = Settings()
     chosen = [] if names == "none" else [n.strip() for n in names.split(",") if n.strip()]
     unknown = [n for n in chosen if n not in TARGETS]
     if unknown:
@@ -217,10 +217,15 @@ def bench(names: str, events: int, agents: int, loads: str, step_s: float, json_
         offered = [] if loads == "none" else [float(x) for x in loads.split(",") if x.strip()]
     except ValueError:
         raise click.BadParameter(f"{loads!r} is not a comma-separated list of numbers", param_hint="--loads") from None
-    if chosen:
-        _ensure_passthrough_topic(settings.kafka_bootstrap_servers)
-    results = [_bench_one(TARGETS[n], settings, events, agents) for n in chosen]
-    pipeline = bench_pipeline(offered, step_s=step_s, say=lambda m: click.echo(m, err=True)) if offered else []
+    say = lambda message: click.echo(message, err=True)  # noqa: E731
+    with stack.running(say) as (kafka, redis_url):
+        # The settings model, and the workers this command starts, read the services from the environment.
+        os.environ.update(KAFKA_BOOTSTRAP_SERVERS=kafka, REDIS_URL=redis_url)
+        settings = Settings()
+        if chosen:
+            _ensure_passthrough_topic(kafka)
+        results = [_bench_one(TARGETS[n], settings, events, agents) for n in chosen]
+        pipeline = bench_pipeline(offered, kafka, redis_url, step_s=step_s, say=say) if offered else []
     click.echo("")
     if results:
         click.echo(

@@ -46,8 +46,8 @@ def demo(scenario_ref: str, duration: float | None, agents: int | None, seed: in
     _say(f"demo run {run_id}: scenario {scenario.name!r}, {scenario.agents.count} agents, "
          f"{scenario.duration:g} s simulated at {speed:g}x")
     try:
-        services = stack.addresses(_say)
-        result = run_scenario(scenario, run_id, *services, speed=speed, progress=_live(), say=_say)
+        with stack.running(_say) as services:
+            result = run_scenario(scenario, run_id, *services, speed=speed, progress=_live(), say=_say)
     except (ChorusError, KafkaException) as exc:
         raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:

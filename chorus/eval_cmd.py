@@ -52,14 +52,14 @@ def eval_(scenario_ref: str, immune: str, json_out: Path | None, agents: int | N
         raise click.BadParameter(str(exc), param_hint="--scenario") from exc
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     try:
-        services = stack.addresses(_say)
-        on = None
-        if immune == "on":
-            _say(f"[1/2] {scenario.name}: immune system on")
-            on = run_scenario(scenario, f"eval-{stamp}-on", *services, speed=speed, watch_admitted=True,
-                              progress=_progress(), say=_say)  # fmt: skip
-            _say(f"\n[2/2] {scenario.name}: immune system off (for comparison)")
-        off = run_scenario(scenario, f"eval-{stamp}-off", *services, speed=speed, immune=False, progress=_progress(), say=_say)
+        with stack.running(_say) as services:
+            on = None
+            if immune == "on":
+                _say(f"[1/2] {scenario.name}: immune system on")
+                on = run_scenario(scenario, f"eval-{stamp}-on", *services, speed=speed, watch_admitted=True,
+                                  progress=_progress(), say=_say)  # fmt: skip
+                _say(f"\n[2/2] {scenario.name}: immune system off (for comparison)")
+            off = run_scenario(scenario, f"eval-{stamp}-off", *services, speed=speed, immune=False, progress=_progress(), say=_say)
     except (ChorusError, KafkaException) as exc:
         raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:

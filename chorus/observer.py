@@ -93,7 +93,7 @@ class RunView:
 def describe(event: Event | str) -> str:
     match event:
         case str():
-            return f"event {event} (not on the decision topics)"
+            return f"input event {event} (an intention or vitals sample)"
         case TrustChange():
             return f"trust {event.before:.0f} -> {event.after:.0f} ({event.reason}{': ' + event.detail if event.detail else ''})"
         case Anomaly():

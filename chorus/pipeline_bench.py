@@ -157,13 +157,14 @@ class _Load:
 
 def bench_pipeline(
     loads: list[float],
+    bootstrap: str,
+    redis_url: str,
     *,
     step_s: float = 10.0,
     drain_s: float = 30.0,
     agents: int = 1000,
     say: Callable[[str], None] = print,
 ) -> list[LoadResult]:
-    bootstrap, redis_url = stack.addresses(say)
     admin.create_topics(bootstrap)
     run_id = f"bench-pipeline-{uuid.uuid4().hex[:8]}"
     workers = Workers(bootstrap, redis_url, run_id, stack.home() / "runs" / run_id)

@@ -10,6 +10,7 @@ nothing is started for it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -19,7 +20,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -290,10 +291,20 @@ def up(say: Say = print) -> dict[str, Service]:
     return use
 
 
-def addresses(say: Say = print) -> tuple[str, str]:
-    """Kafka bootstrap and Redis URL to use, starting the local stack where needed."""
+@contextlib.contextmanager
+def running(say: Say = print) -> Iterator[tuple[str, str]]:
+    """Kafka bootstrap and Redis URL for the length of one command; whatever this call had
+    to start, it stops again on the way out (Ctrl-C included), so a command leaves no process behind."""
+    before = {name for name, svc in _load().items() if svc.ours()}
     services = up(say)
-    return services["kafka"].address, services["redis"].address
+    try:
+        yield services["kafka"].address, services["redis"].address
+    finally:
+        started = [svc for name, svc in services.items() if svc.pid is not None and name not in before]
+        for svc in started:
+            say(f"stopping {svc.name} (pid {svc.pid}), started for this command")
+            _stop(svc)
+        _save({name: svc for name, svc in _load().items() if svc.ours()})
 
 
 def down(say: Say = print, *, purge: bool = False) -> None:
@@ -313,11 +324,12 @@ def _stop(svc: Service) -> None:
     assert svc.pid is not None
     os.killpg(svc.pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if not svc.ours():
-            return
+    while svc.ours() and time.monotonic() < deadline:
         time.sleep(0.2)
-    os.killpg(svc.pid, signal.SIGKILL)
+    if svc.ours():
+        os.killpg(svc.pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(svc.pid, 0)  # reap it when this process started it (`running`), so no zombie is left
 
 
 def _reachable(svc: Service) -> bool:

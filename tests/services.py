@@ -74,13 +74,8 @@ def _containers() -> Iterator[Services]:
 
 @contextlib.contextmanager
 def _local_stack() -> Iterator[Services]:
-    running = {row.name for row in stack.status() if row.answering}
-    services = stack.up(print)
-    try:
-        yield Services(services["kafka"].address, services["redis"].address, "local stack")
-    finally:
-        if not running:
-            stack.down(print)
+    with stack.running(print) as (kafka, redis_url):  # reused when running; else started, then stopped
+        yield Services(kafka, redis_url, "local stack")
 
 
 def _missing(reason: str) -> None:
