@@ -9,9 +9,5 @@ class StackError(ChorusError):
     """The local stack cannot start, stop or be reached."""
 
 
-class AdminError(ChorusError):
-    """A topic operation failed."""
-
-
 class PipelineError(ChorusError):
     """A processor of the demo or evaluation pipeline failed to start or died."""

@@ -11,7 +11,7 @@ from .errors import ConflictError, GeminiUnavailable
 from .game import HawkDove, hawk_dove
 from .gemini import ConflictAnalysis, Enrichments, GeminiAnalyst, enriched, situation
 from .predict import ConflictParams, Window, predict
-from .topics import CLAIMS, INTERNAL_TOPICS, ensure_internal_topic
+from .topics import CLAIMS, INTERNAL_TOPICS
 from .windows import WindowBuffer
 
 __all__ = [
@@ -28,7 +28,6 @@ __all__ = [
     "Window",
     "WindowBuffer",
     "enriched",
-    "ensure_internal_topic",
     "hawk_dove",
     "predict",
     "situation",

@@ -17,7 +17,18 @@ from functools import partial
 
 import faust
 
-from processors.runtime import ALL_RUNS, OutMessage, Processor, Record, Relay, Sender, Settings, Step, build_app
+from processors.runtime import (
+    ALL_RUNS,
+    OutMessage,
+    Processor,
+    Record,
+    Relay,
+    Sender,
+    Settings,
+    Step,
+    build_app,
+    ensure_topics,
+)
 from processors.runtime.deadletter import dead_letter
 from schemas import CONFLICTS, DEADLETTER, INTENTIONS, ConflictPrediction, DecodeError, Event, Intention, decode, encode
 
@@ -25,7 +36,7 @@ from . import metrics as m
 from .gemini import Enrichments, GeminiAnalyst
 from .predict import PRODUCER, ConflictParams
 from .step import ConflictConfig, ResourceWindows, step
-from .topics import CLAIMS, ensure_internal_topic
+from .topics import CLAIMS, INTERNAL_TOPICS
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +163,10 @@ async def _ensure_topic_retrying(settings: Settings, stopping: Callable[[], bool
     deadline = time.monotonic() + settings.startup_timeout_s if settings.startup_timeout_s else None
     while True:
         try:
-            outcome = await asyncio.to_thread(ensure_internal_topic, settings.kafka_bootstrap_servers, 10.0)
-            log.info("internal topic ready", extra={"topic": CLAIMS.name, "outcome": outcome})
+            outcome = await asyncio.to_thread(
+                ensure_topics, settings.kafka_bootstrap_servers, INTERNAL_TOPICS, timeout_s=10.0
+            )
+            log.info("internal topic ready", extra={"topic": CLAIMS.name, "outcome": outcome[CLAIMS.name]})
             return
         except Exception as exc:
             if stopping() or (deadline is not None and time.monotonic() > deadline):

@@ -44,6 +44,7 @@ from .errors import (
     ServicesUnavailable,
     StaleFence,
     StateUnavailable,
+    TopicError,
     UnknownProcessor,
 )
 from .kafka import ConfluentSender, FaustSender, OutMessage, Sender, start_group_at_end
@@ -53,6 +54,7 @@ from .processor import Output, Processor, Step
 from .runner import ALL_RUNS, BatchRunner, Record
 from .settings import Settings
 from .store import EntityRef, Snapshot, StateStore
+from .topics import ensure_topics
 from .worker import load_app, run_worker
 
 __all__ = [
@@ -74,6 +76,7 @@ __all__ = [
     "Settings",
     "Snapshot",
     "StaleFence",
+    "TopicError",
     "StateUnavailable",
     "StateStore",
     "Step",
@@ -81,6 +84,7 @@ __all__ = [
     "app_id",
     "build_app",
     "configure_logging",
+    "ensure_topics",
     "entity_key",
     "fence_field",
     "history_key",

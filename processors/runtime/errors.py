@@ -27,3 +27,7 @@ class StateUnavailable(RuntimeFailure):
 
 class BrokerUnavailable(RuntimeFailure):
     """Kafka did not confirm a produce: retried, never skipped."""
+
+
+class TopicError(RuntimeFailure):
+    """A topic could not be created, has too few partitions, or did not become usable in time."""

@@ -11,6 +11,8 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from schemas import PARTITIONER
 
+from .topics import probe_consumer, serving_end_offsets
+
 
 @dataclass(frozen=True)
 class OutMessage:
@@ -72,16 +74,13 @@ class ConfluentSender:
 
 def end_offsets(bootstrap: str, topics: Iterable[str]) -> list[TopicPartition]:
     """The current end (high watermark) of every partition of the topics."""
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "chorus-offsets-probe", "enable.auto.commit": False}
-    )
+    consumer = probe_consumer(bootstrap)
     try:
         positions: list[TopicPartition] = []
         for name in topics:
-            meta = consumer.list_topics(name, timeout=10).topics[name]
-            for p in sorted(meta.partitions):
-                _low, high = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)
-                positions.append(TopicPartition(name, p, high))
+            partitions = sorted(consumer.list_topics(name, timeout=10).topics[name].partitions)
+            ends = serving_end_offsets(consumer, name, partitions)
+            positions.extend(TopicPartition(name, p, end) for p, end in zip(partitions, ends, strict=True))
         return positions
     finally:
         consumer.close()

@@ -18,8 +18,9 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
-from processors.conflict.topics import CLAIMS, ensure_internal_topic
+from processors.conflict.topics import CLAIMS, INTERNAL_TOPICS
 from processors.runtime.kafka import end_offsets, start_group_at_end
+from processors.runtime.topics import ensure_topics
 from schemas import (
     ADMITTED,
     COMMANDS,
@@ -141,7 +142,7 @@ def intention(
 @pytest.fixture
 def claims_topic(services) -> None:
     """The worker creates its internal topic at start; creating it here too keeps the tails simple."""
-    ensure_internal_topic(services.kafka)
+    ensure_topics(services.kafka, INTERNAL_TOPICS)
     meta = AdminClient({"bootstrap.servers": services.kafka}).list_topics(CLAIMS.name, timeout=10)
     assert len(meta.topics[CLAIMS.name].partitions) == CLAIMS.partitions
 
