@@ -7,8 +7,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer
 
+from processors.runtime.kafka import end_offsets
 from schemas import (
     ADMITTED,
     ANOMALIES,
@@ -124,13 +125,7 @@ class Observer(threading.Thread):
             {"bootstrap.servers": bootstrap, "group.id": f"chorus-observer-{run_id}", "enable.auto.commit": False}
         )
         # Explicit end offsets, taken before the run starts: nothing of the run is missed.
-        positions = []
-        for spec in watched:
-            metadata = self._consumer.list_topics(spec.name, timeout=10).topics[spec.name]
-            for p in metadata.partitions:
-                _, high = self._consumer.get_watermark_offsets(TopicPartition(spec.name, p), timeout=10)
-                positions.append(TopicPartition(spec.name, p, high))
-        self._consumer.assign(positions)
+        self._consumer.assign(end_offsets(bootstrap, [spec.name for spec in watched]))
 
     def run(self) -> None:
         try:

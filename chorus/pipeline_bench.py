@@ -15,24 +15,23 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-import socket
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
-from confluent_kafka import Consumer, Producer, TopicPartition
-from prometheus_client.parser import text_string_to_metric_families
+from confluent_kafka import Consumer, Producer
 
+from processors.runtime.kafka import end_offsets
 from schemas import ADMITTED, ANOMALIES, BASELINES, PARTITIONER, QUARANTINE, TRUST, Event, decode
 from simulator.wire import Clock, EventIds, Templates, json_str
 
 from . import admin, stack
 from .pipeline import Workers
+from .probe import free_port, worker_counters
 
 DECISIONS = (ADMITTED, ANOMALIES, BASELINES, TRUST, QUARANTINE)
 RESOURCES = ("gpu-pool", "db-connections", "vector-store", "payments-api")
@@ -64,12 +63,7 @@ class _Decisions(threading.Thread):
         self._halt = threading.Event()
         self._models = {spec.name: spec.model for spec in DECISIONS}
         self._consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"chorus-bench-{run_id}"})
-        positions = []
-        for spec in DECISIONS:
-            for p in self._consumer.list_topics(spec.name, timeout=10).topics[spec.name].partitions:
-                high = self._consumer.get_watermark_offsets(TopicPartition(spec.name, p), timeout=10)[1]
-                positions.append(TopicPartition(spec.name, p, high))
-        self._consumer.assign(positions)
+        self._consumer.assign(end_offsets(bootstrap, [spec.name for spec in DECISIONS]))
 
     def run(self) -> None:
         try:
@@ -172,7 +166,7 @@ def bench_pipeline(
     # default capacity the conflict processor would rightly quarantine claimants, and their held
     # intentions would never reach the admitted topic.)
     workers.env["CHORUS_CONFLICT_CAPACITIES"] = json.dumps(dict.fromkeys(RESOURCES, AMPLE_CAPACITY))
-    ports = {name: _free_port() for name in ("baseline", "trust", "conflict", "quarantine")}
+    ports = {name: free_port() for name in ("baseline", "trust", "conflict", "quarantine")}
     results = []
     with contextlib.ExitStack() as cleanup:  # every clean-up runs, even when one fails
         say("starting the four processors ...")
@@ -185,7 +179,7 @@ def bench_pipeline(
         load = _Load(bootstrap, run_id, agents)
         for rate in loads:
             say(f"offering {rate:,.0f} events/s for {step_s:g} s ...")
-            done_before = _done(ports["baseline"])
+            done_before = worker_counters(ports["baseline"])[0] or 0.0
             admitted_before = decisions.count(ADMITTED.name)
             quarantines_before = decisions.count(QUARANTINE.name)
             vitals, intentions, start = load.offer(rate, step_s)
@@ -226,27 +220,11 @@ def _wait_done(
     while True:
         workers.check()
         admitted = decisions.count(ADMITTED.name)
-        done = _done(baseline_port)
+        done = worker_counters(baseline_port)[0] or 0.0
         if (admitted >= admitted_target and done >= vitals_target) or time.time() > deadline:
             return time.time(), min(1.0, admitted / admitted_target if admitted_target else 1.0,
                                     done / vitals_target if vitals_target else 1.0)  # fmt: skip
         time.sleep(0.05)
-
-
-def _done(port: int) -> float:
-    """A worker's `chorus_events_done` counter, read from its /metrics endpoint."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        text = resp.read().decode()
-    for family in text_string_to_metric_families(text):
-        if family.name == "chorus_events_done":
-            return sum(sample.value for sample in family.samples if sample.name.endswith("_total"))
-    return 0.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _pct(values: np.ndarray, q: float) -> float | None:

@@ -29,9 +29,10 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer
 
 from processors.runtime import Settings
+from processors.runtime.kafka import end_offsets
 from schemas import ADMITTED, INTENTIONS, QUARANTINE, Intention, QuarantineDecision, decode, encode
 
 RESOURCES = ("r0", "r1", "r2", "r3")
@@ -154,13 +155,7 @@ def main() -> None:
                 "auto.offset.reset": "latest",
             }
         )
-        parts = []
-        for spec in (QUARANTINE, ADMITTED):
-            meta = consumer.list_topics(spec.name, timeout=10).topics[spec.name]
-            for p in meta.partitions:
-                _low, high = consumer.get_watermark_offsets(TopicPartition(spec.name, p), timeout=10)
-                parts.append(TopicPartition(spec.name, p, high))
-        consumer.assign(parts)
+        consumer.assign(end_offsets(settings.kafka_bootstrap_servers, [QUARANTINE.name, ADMITTED.name]))
         ready.set()
         while not stop.is_set():
             msg = consumer.poll(0.2)
