@@ -15,13 +15,11 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -54,6 +52,7 @@ from schemas import (
 
 from . import stack
 from .pipeline_bench import bench_pipeline, format_ms
+from .probe import free_port, worker_counters
 
 PASSTHROUGH_TOPIC = "chorus.bench.passthrough"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -354,7 +353,7 @@ def _passthrough(
 
 
 def _run_processor(name: str, settings: Settings, run_id: str, total: int) -> tuple[float, float]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
@@ -393,7 +392,7 @@ def _follow(proc: subprocess.Popen, port: int, name: str, total: int, log_path: 
         while last[1] < total:
             if proc.poll() is not None:
                 raise click.ClickException(f"{name} worker exited ({proc.returncode}); see {log_path}")
-            count, cpu = _done_count(port, name)
+            count, cpu = worker_counters(port)
             now = time.perf_counter()
             if count is not None and count > last[1]:
                 if first is None:
@@ -409,22 +408,6 @@ def _follow(proc: subprocess.Popen, port: int, name: str, total: int, log_path: 
         raise click.ClickException(f"{name} finished too fast to measure; use more --events")
     events = last[1] - first[1]
     return events / (last[0] - first[0]), events / max(last[2] - first[2], 1e-9)
-
-
-def _done_count(port: int, name: str) -> tuple[float | None, float]:
-    """The worker's completed events and its process CPU seconds so far."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
-            text = resp.read().decode()
-    except OSError:
-        return None, 0.0
-    done, cpu = None, 0.0
-    for line in text.splitlines():
-        if line.startswith("chorus_events_done_total{") and f'processor="{name}"' in line:
-            done = float(line.rsplit(" ", 1)[1])
-        elif line.startswith("process_cpu_seconds_total "):
-            cpu = float(line.rsplit(" ", 1)[1])
-    return done, cpu
 
 
 def _bare_faust(settings: Settings, start: list[TopicPartition], total: int) -> tuple[float, float]:
@@ -488,12 +471,6 @@ def bare_faust_main() -> None:
                 os._exit(0)
 
     Worker(app, loglevel="WARNING", redirect_stdouts=False).execute_from_commandline()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _ensure_passthrough_topic(bootstrap: str) -> None:
