@@ -196,9 +196,16 @@ class DeadLetter(Event):
     source_topic: Id
     partition: int = Field(ge=0)
     offset: int = Field(ge=0)
-    raw_value_b64: str = Field(description="The message value, base64; empty for a null value.")
+    raw_value_b64: str = Field(
+        description="The message value, base64; empty for a null value; only its first bytes when truncated."
+    )
     raw_key_b64: str | None = None
     error: str = Field(min_length=1)
+    # Added compatibly (optional): a dead letter must stay far below the broker's message size
+    # limit, so an oversized value is cut and identified by its length and digest instead.
+    raw_value_length: int | None = Field(default=None, ge=0, description="Length of the whole value, in bytes.")
+    raw_value_sha256: str | None = Field(default=None, description="SHA-256 (hex) of the whole value.")
+    truncated: bool = Field(default=False, description="True when the value or key kept here is only a prefix.")
 
 
 class GroundTruth(Event):

@@ -37,10 +37,13 @@ class TopicSpec:
     replication: int = 1
     cleanup_policy: Literal["delete", "compact"] = "delete"
     retention_ms: int = WEEK_MS
+    # LogAppendTime on the topics agents write: the record timestamp is then the broker's clock,
+    # which the ingress rule on event time compares occurred_at with (a producer chooses CreateTime).
+    timestamp_type: Literal["CreateTime", "LogAppendTime"] = "CreateTime"
 
     def config(self) -> dict[str, str]:
         """Broker-side topic configuration."""
-        cfg = {"cleanup.policy": self.cleanup_policy}
+        cfg = {"cleanup.policy": self.cleanup_policy, "message.timestamp.type": self.timestamp_type}
         if self.cleanup_policy == "delete":
             cfg["retention.ms"] = str(self.retention_ms)
         return cfg
@@ -49,8 +52,16 @@ class TopicSpec:
         return str(getattr(event, self.key_field)).encode()
 
 
-INTENTIONS = TopicSpec("agent.intentions", "agent_id", Intention, "What agents intend to do with resources.")
-VITALS = TopicSpec("agent.vitals", "agent_id", Vitals, "Agents' health samples, one per tick.")
+INTENTIONS = TopicSpec(
+    "agent.intentions",
+    "agent_id",
+    Intention,
+    "What agents intend to do with resources.",
+    timestamp_type="LogAppendTime",
+)
+VITALS = TopicSpec(
+    "agent.vitals", "agent_id", Vitals, "Agents' health samples, one per tick.", timestamp_type="LogAppendTime"
+)
 ADMITTED = TopicSpec(
     "agent.intentions.admitted", "agent_id", Intention, "Intentions the quarantine gate let through, in per-agent order."
 )

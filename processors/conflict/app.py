@@ -9,7 +9,6 @@ Three handlers in one app (one consumer group, `chorus-conflict`, one consume lo
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -29,7 +28,11 @@ from processors.runtime import (
     build_app,
     ensure_topics,
 )
-from processors.runtime.deadletter import dead_letter
+from processors.runtime.app import event_time_rule
+from processors.runtime.deadletter import dead_letter, run_id_of
+from processors.runtime.delivery import deliver
+from processors.runtime.errors import PermanentFailure
+from processors.runtime.ingress import EventTimeGuard
 from schemas import CONFLICTS, DEADLETTER, INTENTIONS, ConflictPrediction, DecodeError, Event, Intention, decode, encode
 
 from . import metrics as m
@@ -78,7 +81,10 @@ def make_processor(settings: Settings) -> Processor[ResourceWindows]:
 
 
 def build(settings: Settings) -> faust.App:
-    relays: dict[str, Relay] = {INTENTIONS.name: partial(_repartition, settings.run_id, lambda: app.should_stop)}
+    guard = EventTimeGuard(PRODUCER, event_time_rule(settings))
+    relays: dict[str, Relay] = {
+        INTENTIONS.name: partial(_repartition, settings.run_id, guard, lambda: app.should_stop)
+    }
     analyst = GeminiAnalyst.from_settings(settings)
     if analyst is not None:
         enrichments = Enrichments(
@@ -103,9 +109,15 @@ def build(settings: Settings) -> faust.App:
     return app
 
 
-async def _repartition(run_id: str, stopping: Callable[[], bool], batch: Sequence[Record], send: Sender) -> None:
-    """agent.intentions -> the internal claims topic keyed by resource (the relay of the intentions topic)."""
-    messages = [msg for record in batch if (msg := _claim_message(record, run_id)) is not None]
+async def _repartition(
+    run_id: str, guard: EventTimeGuard, stopping: Callable[[], bool], batch: Sequence[Record], send: Sender
+) -> None:
+    """agent.intentions -> the internal claims topic keyed by resource (the relay of the intentions topic).
+
+    This is where the conflict processor decodes agent intentions, so the ingress rule on event
+    time is applied here: a claim dated too far ahead never reaches (or moves) a window's watermark.
+    """
+    messages = [msg for record in batch if (msg := _claim_message(record, run_id, guard)) is not None]
     # A batch mixes the agents' partitions; forwarding it in event-time order keeps the
     # per-resource watermark from racing ahead of claims that are merely on a slower partition.
     messages.sort(key=lambda m: m.timestamp or 0.0)
@@ -133,29 +145,35 @@ async def _enrich(run_id: str, enrichments: Enrichments, batch: Sequence[Record]
             enrichments.submit(prediction, publish)
 
 
-def _claim_message(msg: Record, run_id: str) -> OutMessage | None:
+def _claim_message(msg: Record, run_id: str, guard: EventTimeGuard) -> OutMessage | None:
     try:
         intention = decode(Intention, msg.value, topic=msg.topic)
     except DecodeError as exc:
-        owner = _guess_run_id(msg.value)
+        owner = run_id_of(msg.value)
         if owner is not None and run_id not in (ALL_RUNS, owner):
             return None  # another run's poison: its own worker dead-letters it
-        letter = dead_letter(
-            PRODUCER,
-            topic=msg.topic,
-            partition=msg.partition,
-            offset=msg.offset,
-            value=msg.value,
-            key=msg.key,
-            error=exc.reason,
-            timestamp=msg.timestamp,
-            run_id=owner or (run_id if run_id != ALL_RUNS else "live"),
-        )
-        return OutMessage(DEADLETTER.name, DEADLETTER.key_of(letter), encode(letter))
+        return _dead(msg, exc.reason, owner or (run_id if run_id != ALL_RUNS else "live"))
     if run_id not in (ALL_RUNS, intention.run_id):
         return None
+    if (late := guard.check(intention, msg.timestamp)) is not None:
+        return _dead(msg, late, intention.run_id)
     # Forward the bytes as they came (the claim is the agent's event, not ours), stamped with its event time.
     return OutMessage(CLAIMS.name, CLAIMS.key_of(intention), msg.value, intention.occurred_at.timestamp())
+
+
+def _dead(msg: Record, error: str, run_id: str) -> OutMessage:
+    letter = dead_letter(
+        PRODUCER,
+        topic=msg.topic,
+        partition=msg.partition,
+        offset=msg.offset,
+        value=msg.value,
+        key=msg.key,
+        error=error,
+        timestamp=msg.timestamp,
+        run_id=run_id,
+    )
+    return OutMessage(DEADLETTER.name, DEADLETTER.key_of(letter), encode(letter))
 
 
 async def _ensure_topic_retrying(settings: Settings, stopping: Callable[[], bool]) -> None:
@@ -176,22 +194,13 @@ async def _ensure_topic_retrying(settings: Settings, stopping: Callable[[], bool
             delay = min(delay * 2, 5.0)
 
 
-def _guess_run_id(raw: bytes | None) -> str | None:
-    try:
-        value = json.loads(raw or b"")
-    except ValueError:
-        return None
-    run_id = value.get("run_id") if isinstance(value, dict) else None
-    return run_id if isinstance(run_id, str) and run_id and not any(c.isspace() for c in run_id) else None
-
-
 async def _send_retrying(send: Sender, messages: list[OutMessage], stopping) -> None:
     delay = 0.05
     while messages:
         try:
-            await send(messages)
+            await deliver(send, messages, PRODUCER)  # the runtime's rule for refused messages
             return
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, PermanentFailure):
             raise
         except Exception as exc:
             log.warning("repartition send failed; retrying", extra={"error": repr(exc), "retry_in_s": delay})

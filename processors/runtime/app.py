@@ -13,6 +13,7 @@ import faust
 import redis.asyncio as aioredis
 
 from . import metrics
+from .ingress import EventTimeRule
 from .kafka import ConfluentSender, FaustSender, Sender
 from .logs import json_handler
 from .processor import Processor
@@ -107,6 +108,11 @@ def build_app(
     return app
 
 
+def event_time_rule(s: Settings) -> EventTimeRule:
+    """The ingress rule on event time (processors/runtime/ingress.py), from the settings."""
+    return EventTimeRule(max_skew_s=s.max_clock_skew_s, max_age_s=s.max_event_age_s)
+
+
 def _runner(processor: Processor[Any], s: Settings, client: aioredis.Redis, sender: Any, app: faust.App) -> BatchRunner:
     return BatchRunner(
         processor,
@@ -117,6 +123,7 @@ def _runner(processor: Processor[Any], s: Settings, client: aioredis.Redis, send
         dedupe_ids=s.dedupe_ids,
         stopping=lambda: app.should_stop,
         state_cache=s.state_cache_entities,
+        event_time=event_time_rule(s),
     )
 
 

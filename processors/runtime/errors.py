@@ -31,3 +31,28 @@ class BrokerUnavailable(RuntimeFailure):
 
 class TopicError(RuntimeFailure):
     """A topic could not be created, has too few partitions, or did not become usable in time."""
+
+
+class PermanentFailure(RuntimeFailure):
+    """Retrying cannot fix it (e.g. the broker forbids our writes): the retry helper re-raises it and
+    the worker stops loudly instead of retrying forever or skipping silently."""
+
+
+class ProduceRefused(PermanentFailure):
+    """The broker (or the client before it) refused some messages for a permanent reason.
+
+    `refused` maps the index of each refused message in the batch sent to (kind, error), where
+    kind is "poison" (this message can never be written: too large, invalid record, bad
+    timestamp) or "forbidden" (no message can be written: authorization, authentication, a
+    fatal producer). The rule that applies it is `processors.runtime.delivery.deliver`.
+    """
+
+    def __init__(self, refused: dict[int, tuple[str, str]]) -> None:
+        self.refused = refused
+        kinds = sorted({kind for kind, _ in refused.values()})
+        first = next(iter(refused.values()), ("", ""))[1]
+        super().__init__(f"{len(refused)} message(s) refused ({', '.join(kinds)}): {first}")
+
+    @property
+    def forbidden(self) -> bool:
+        return any(kind == "forbidden" for kind, _ in self.refused.values())

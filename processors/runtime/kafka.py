@@ -5,13 +5,58 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+import aiokafka.errors as aioerrors
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from schemas import PARTITIONER
 
+from .errors import ProduceRefused
 from .topics import probe_consumer, serving_end_offsets
+
+# The written rule for produce errors (applied by processors.runtime.delivery.deliver):
+# - poison: this message can never be written, whatever we wait for -> it is replaced by a dead letter;
+# - forbidden: no message of ours can be written (ACLs, credentials, a fatal producer) -> the worker
+#   stops loudly: retrying would hang forever and dead-lettering would silently drop every decision;
+# - anything else is transient (broker down, leader moving, timeouts) -> retried with backoff.
+ProduceErrorKind = Literal["poison", "forbidden", "transient"]
+POISON_CODES = frozenset(
+    {
+        KafkaError.MSG_SIZE_TOO_LARGE,
+        KafkaError.RECORD_LIST_TOO_LARGE,
+        KafkaError.INVALID_RECORD,
+        KafkaError.INVALID_MSG,  # CORRUPT_MESSAGE
+        KafkaError.INVALID_TIMESTAMP,
+    }
+)
+FORBIDDEN_CODES = frozenset(
+    {
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+        KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+        KafkaError.SASL_AUTHENTICATION_FAILED,
+        KafkaError._AUTHENTICATION,
+    }
+)
+_AIO_POISON = (
+    aioerrors.MessageSizeTooLargeError,
+    aioerrors.RecordTooLargeError,
+    aioerrors.RecordListTooLargeError,
+    aioerrors.CorruptRecordException,
+    aioerrors.InvalidTimestampError,
+)
+_AIO_FORBIDDEN = (
+    aioerrors.TopicAuthorizationFailedError,
+    aioerrors.ClusterAuthorizationFailedError,
+    aioerrors.TransactionalIdAuthorizationFailed,
+)
+
+
+def produce_error_kind(err: KafkaError) -> ProduceErrorKind:
+    if err.fatal() or err.code() in FORBIDDEN_CODES:
+        return "forbidden"
+    return "poison" if err.code() in POISON_CODES else "transient"
 
 
 @dataclass(frozen=True)
@@ -36,9 +81,28 @@ class FaustSender:
 
     async def __call__(self, messages: Sequence[OutMessage]) -> None:
         producer = self._app.producer  # type: ignore[attr-defined]
-        futures = [await producer.send(m.topic, m.key, m.value, None, m.timestamp, None) for m in messages]
-        if futures:
-            await asyncio.gather(*futures)
+        refused: dict[int, tuple[str, str]] = {}
+        futures: list[tuple[int, asyncio.Future]] = []
+        for i, m in enumerate(messages):
+            try:
+                futures.append((i, await producer.send(m.topic, m.key, m.value, None, m.timestamp, None)))
+            except (*_AIO_POISON, *_AIO_FORBIDDEN) as exc:
+                refused[i] = (_aio_kind(exc), repr(exc))
+        results = await asyncio.gather(*(f for _, f in futures), return_exceptions=True)
+        transient = None
+        for (i, _), result in zip(futures, results, strict=True):
+            if isinstance(result, (*_AIO_POISON, *_AIO_FORBIDDEN)):
+                refused[i] = (_aio_kind(result), repr(result))
+            elif isinstance(result, BaseException):
+                transient = result
+        if transient is not None:
+            raise transient
+        if refused:
+            raise ProduceRefused(refused)
+
+
+def _aio_kind(exc: BaseException) -> str:
+    return "poison" if isinstance(exc, _AIO_POISON) else "forbidden"
 
 
 class ConfluentSender:
@@ -53,23 +117,36 @@ class ConfluentSender:
         await asyncio.to_thread(self.send_sync, messages)
 
     def send_sync(self, messages: Sequence[OutMessage]) -> None:
-        errors: list[str] = []
+        """Raises ProduceRefused when the only failures are permanent (see produce_error_kind), the
+        first transient failure (KafkaException) otherwise: a retry then resends the batch."""
+        failed: dict[int, KafkaError] = {}
 
-        def report(err: object, _msg: object) -> None:
-            if err is not None:
-                errors.append(str(err))
+        def reporter(index: int):  # noqa: ANN202
+            def report(err: KafkaError | None, _msg: object) -> None:
+                if err is not None:
+                    failed[index] = err
 
-        for m in messages:
+            return report
+
+        for i, m in enumerate(messages):
             ts = int(m.timestamp * 1000) if m.timestamp else 0
             while True:
                 try:
-                    self._producer.produce(m.topic, m.value, m.key, timestamp=ts, on_delivery=report)
+                    self._producer.produce(m.topic, m.value, m.key, timestamp=ts, on_delivery=reporter(i))
                     break
                 except BufferError:
                     self._producer.poll(0.1)
+                except KafkaException as exc:  # refused before sending (e.g. larger than message.max.bytes)
+                    failed[i] = exc.args[0]
+                    break
         self._producer.flush()
-        if errors:
-            raise KafkaException(errors[0])
+        if not failed:
+            return
+        kinds = {i: produce_error_kind(err) for i, err in failed.items()}
+        transient = [failed[i] for i, kind in kinds.items() if kind == "transient"]
+        if transient:
+            raise KafkaException(transient[0])
+        raise ProduceRefused({i: (kinds[i], failed[i].str()) for i in sorted(failed)})
 
 
 def end_offsets(bootstrap: str, topics: Iterable[str]) -> list[TopicPartition]:

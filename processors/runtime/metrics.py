@@ -50,6 +50,18 @@ STEP_FAILURES = Counter(
     "chorus_step_failures", "Entity steps whose logic raised; their events were dead-lettered.", ["processor"]
 )
 
+EVENT_TIME_REJECTED = Counter(
+    "chorus_event_time_rejected",
+    "Events dead-lettered at ingress because occurred_at was too far ahead of (future) or behind (past) "
+    "the broker timestamp; agent is bounded (see processors/runtime/ingress.py).",
+    ["processor", "agent", "why"],
+)
+PRODUCE_REFUSED = Counter(
+    "chorus_produce_refused",
+    "Messages the broker refused for a permanent reason (poison: replaced by a dead letter; forbidden: fatal).",
+    ["processor", "kind"],
+)
+
 
 def metrics_port(processor: str, configured: int | None) -> int:
     return DEFAULT_PORTS.get(processor, FALLBACK_PORT) if configured is None else configured

@@ -25,11 +25,14 @@ from schemas import DEADLETTER, DeadLetter, DecodeError, Event, decode
 
 from . import metrics as m
 from .cache import StateCache
-from .deadletter import dead_letter
-from .errors import BrokerUnavailable, StateUnavailable
+from .deadletter import dead_letter, run_id_of
+from .delivery import deliver
+from .errors import BrokerUnavailable, PermanentFailure, StateUnavailable
+from .ingress import EventTimeGuard, EventTimeRule
+from .isolation import step_each
 from .kafka import OutMessage, Sender
 from .keys import fence_field
-from .processor import Output, Processor
+from .processor import Output, Processor, Step
 from .store import APPLIED, VERSION_MOVED, EntityRef, Snapshot, StateStore, Write
 
 log = logging.getLogger(__name__)
@@ -71,6 +74,7 @@ class BatchRunner:
         dedupe_ids: int = 32,
         stopping: Callable[[], bool] = lambda: False,
         state_cache: int = 0,
+        event_time: EventTimeRule | None = None,
     ) -> None:
         self._p = processor
         self._store = store
@@ -81,6 +85,7 @@ class BatchRunner:
         self._stopping = stopping
         self._models = {spec.name: spec.model for spec in processor.sources}
         self._cache = StateCache(state_cache)
+        self._event_time = EventTimeGuard(processor.name, event_time) if event_time is not None else None
 
     async def process(self, records: Sequence[Record]) -> None:
         """Apply one batch; returns only when all of its effects are durable."""
@@ -104,6 +109,9 @@ class BatchRunner:
                 continue
             if not every_run and event.run_id != self._run_id:
                 other_run += 1
+                continue
+            if self._event_time is not None and (late := self._event_time.check(event, rec.timestamp)) is not None:
+                dead.append(self._dead_letter(rec, late, event.run_id))  # it must not move any watermark
                 continue
             inbound.append(_Inbound(rec, event))
         if other_run:
@@ -154,14 +162,9 @@ class BatchRunner:
             try:
                 state = self._cache.take(ref, snap.state_json) or self._load(snap.state_json)
                 step = self._p.step(ref.entity, state, [i.event for i in fresh])
-            except Exception as exc:  # pure logic failing on one entity must not stop the others
-                log.exception("step failed; events dead-lettered", extra={"processor": self._p.name})
-                m.STEP_FAILURES.labels(self._p.name).inc()
-                dead += [self._dead_letter(i.record, f"{type(exc).__name__}: {exc}", i.event.run_id) for i in fresh]
-                writes.append(Write(ref, snap.version, fences, recent_json=recent))
-                new_states.append((ref, None))
-                stored.append(None)
-                continue
+            except Exception:  # one event's failure must cost only that event: step them one by one
+                step, failed = self._step_each(ref, snap, fresh)
+                dead += failed
             outputs += step.outputs
             state_json = step.state.model_dump_json() if step.state is not None else None
             writes.append(Write(ref, snap.version, fences, state_json, tuple(step.history), recent))
@@ -180,6 +183,19 @@ class BatchRunner:
                 [(ref, st) for (ref, st), r in zip(new_states, results, strict=True) if r == APPLIED and st is not None]
             )
         return moved
+
+    def _step_each(self, ref: EntityRef, snap: Snapshot, fresh: Sequence[_Inbound]) -> tuple[Step, list[DeadLetter]]:
+        log.exception("step failed; retrying its events one by one", extra={"processor": self._p.name})
+        try:
+            step, failed = step_each(self._p, ref.entity, self._load(snap.state_json), [i.event for i in fresh])
+        except Exception as exc:  # unreadable stored state: no event of this entity can apply
+            step, failed = Step(), [(n, exc) for n in range(len(fresh))]
+        m.STEP_FAILURES.labels(self._p.name).inc(len(failed))
+        dead = [
+            self._dead_letter(fresh[n].record, f"{type(exc).__name__}: {exc}", fresh[n].event.run_id)
+            for n, exc in failed
+        ]
+        return step, dead
 
     def _notify(self, applied: Sequence[tuple[EntityRef, BaseModel]]) -> None:
         hook = self._p.on_applied
@@ -246,10 +262,7 @@ class BatchRunner:
         ]
         if not messages:
             return
-        try:
-            await self._send(messages)
-        except Exception as exc:
-            raise BrokerUnavailable(f"produce not confirmed: {exc!r}") from exc
+        dead = [*dead, *await deliver(self._send, messages, self._p.name)]
         now = time.time()
         by_topic: dict[str, list[Output]] = {}
         for o in outputs:
@@ -282,7 +295,7 @@ class BatchRunner:
             key=rec.key,
             error=error,
             timestamp=rec.timestamp,
-            run_id=run_id or _guess_run_id(rec.value) or (self._run_id if self._run_id != ALL_RUNS else "live"),
+            run_id=run_id or run_id_of(rec.value) or (self._run_id if self._run_id != ALL_RUNS else "live"),
         )
 
     async def _retrying(self, attempt: Callable[[], Any]) -> Any:
@@ -291,7 +304,7 @@ class BatchRunner:
         while True:
             try:
                 return await attempt()
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, PermanentFailure):
                 raise
             except StateUnavailable as exc:
                 m.REDIS_ERRORS.labels(self._p.name).inc()
@@ -318,10 +331,3 @@ class BatchRunner:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._max_backoff)
 
-
-def _guess_run_id(raw: bytes | None) -> str | None:
-    try:
-        run_id = json.loads(raw or b"").get("run_id")
-    except (ValueError, AttributeError):
-        return None
-    return run_id if isinstance(run_id, str) and run_id and " " not in run_id and len(run_id) <= 256 else None

@@ -154,6 +154,17 @@ class Settings(BaseSettings):
     state_cache_entities: int = Field(
         default=20000, ge=0, description="Parsed entity states kept in memory between batches (LRU); 0 = off."
     )
+    max_clock_skew_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="An event dated more than this ahead of its broker timestamp is dead-lettered (never moves time).",
+    )
+    max_event_age_s: float = Field(
+        default=10 * 365.25 * 86400,
+        ge=0,
+        description="An event dated more than this before its broker timestamp is dead-lettered; 0 = no bound "
+        "(replays of older recordings).",
+    )
     producer_linger_ms: float = Field(
         default=2.0, ge=0, description="How long the confluent producer of outputs waits to fill a request, in ms."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -54,3 +55,34 @@ def test_garbage_and_schema_violations_go_to_the_dead_letter_topic_and_processin
     # the valid vitals after the poison were still learned: warm-up completed, a snapshot was published
     snapshot = next(v for t, v in seen if t == BASELINES.name)
     assert snapshot["agent_id"] == f"{run_id}-agent" and snapshot["metrics"]["latency_ms"]["count"] == 15
+
+
+def test_the_messages_that_used_to_stop_a_worker_cost_only_themselves(services, run_id, tmp_path) -> None:
+    """Issue 10: a tab in a run id crashed the worker in a loop (the dead letter failed its own validation);
+    a 780 kB value made a dead letter over the broker's 1 MB limit, retried forever; an event dated 2100
+    moved event time. Now each is one dead letter, and the worker goes on with the stream."""
+    tab = b'{"run_id":"a\\tb","garbage":true}'
+    big = json.dumps({"run_id": run_id, "junk": "x" * 780_000}).encode()
+    future = vitals(run_id, 0).model_copy(
+        update={"event_id": f"{run_id}-2100", "occurred_at": datetime(2100, 1, 1, tzinfo=UTC)}
+    )
+    reader = TopicReader(services, [DEADLETTER, BASELINES], run_id)
+    try:
+        with running_worker("baseline", services, run_id, [VITALS], tmp_path) as worker:
+            produce(services, [(VITALS.name, b"x", tab), (VITALS.name, b"x", big), (VITALS, future)])
+            produce(services, [(VITALS, vitals(run_id, i)) for i in range(20)])
+            seen = reader.wait_for(
+                lambda s: sum(t == DEADLETTER.name for t, _ in s) >= 3 and any(t == BASELINES.name for t, _ in s)
+            )
+            assert worker.poll() is None, "the worker stopped"
+    finally:
+        reader.close()
+    dead = {base64.b64decode(d["raw_value_b64"])[:40]: d for t, d in seen if t == DEADLETTER.name}
+    assert dead[tab]["run_id"] == run_id  # "a\tb" is no run id: the letter belongs to the worker's run
+    cut = dead[big[:40]]
+    assert cut["truncated"] and cut["raw_value_length"] == len(big)
+    assert cut["raw_value_sha256"] == hashlib.sha256(big).hexdigest()
+    late = next(d for d in dead.values() if f"{run_id}-2100".encode() in base64.b64decode(d["raw_value_b64"]))
+    assert "ahead of the broker timestamp" in late["error"]
+    snapshot = next(v for t, v in seen if t == BASELINES.name)
+    assert snapshot["metrics"]["latency_ms"]["count"] == 15  # the 2100 sample was never learned
