@@ -26,8 +26,10 @@ pipeline, call `step` with only the events newer than the entity's fence for the
 (topic, partition) and not among its recent event ids (duplicates re-emitted upstream),
 produce the outputs and await delivery, then write state + fences + history with one Lua
 script per entity (compare-and-set on a version; a lost race is recomputed). Redelivered
-events change nothing. Transient Redis/Kafka errors are retried with backoff forever; an
-exception in `step` dead-letters that entity's events. `Processor.on_applied(entity,
+events change nothing. Transient Redis/Kafka errors are retried with backoff forever; a
+produce error retrying cannot fix dead-letters the message (poison) or stops the worker
+(forbidden); an event dated beyond the ingress rule on event time is dead-lettered; when
+`step` raises, the events are stepped one by one and only those that raise are dead-lettered. `Processor.on_applied(entity,
 state)` is an optional shell hook (metrics) called after a state is stored.
 The hot path's consumer is `Settings.consumer_engine`: "confluent" (default; a librdkafka
 batch consumer in a Faust task, offsets committed by hand after the state write) or
