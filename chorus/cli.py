@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import click
 
-from . import bench_cmd, demo_cmd, eval_cmd, schemas_cmd, simulate_cmd, stack_cmd, topics_cmd, worker_cmd
+from . import (
+    bench_cmd,
+    command_cmd,
+    demo_cmd,
+    eval_cmd,
+    keys_cmd,
+    schemas_cmd,
+    simulate_cmd,
+    stack_cmd,
+    topics_cmd,
+    worker_cmd,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -25,6 +36,8 @@ main.add_command(bench_cmd.bench)
 main.add_command(simulate_cmd.simulate)
 main.add_command(demo_cmd.demo)
 main.add_command(eval_cmd.eval_)
+main.add_command(keys_cmd.keys)
+main.add_command(command_cmd.command)
 
 if __name__ == "__main__":
     main()

@@ -100,6 +100,7 @@ class TrustChange(Event):
     after: Score
     reason: TrustReason
     detail: str = ""
+    signed_by: Id | None = Field(default=None, description="Key id of the operator whose signed command caused it.")
 
     @property
     def delta(self) -> float:
@@ -170,10 +171,16 @@ class QuarantineDecision(Event):
     offense_count: int = Field(default=0, ge=0)
     trust: Score | None = None
     detail: str = ""
+    signed_by: Id | None = Field(default=None, description="Key id of the operator whose signed command caused it.")
 
 
 class OperatorCommand(Event):
-    """An operator's override, written by the `chorus` CLI."""
+    """An operator's override, written by the `chorus` CLI and signed with the operator's Ed25519 key.
+
+    The signature covers every other field (`occurred_at` is the signing time, `nonce` makes it
+    unique); trust and quarantine act only on commands whose signature verifies against a trusted
+    key, that are fresh by the broker's clock and whose nonce they have not seen before.
+    """
 
     event_type: Literal["operator_command"] = "operator_command"
     agent_id: Id
@@ -181,6 +188,9 @@ class OperatorCommand(Event):
     trust: Score | None = Field(default=None, description="The new score, for set_trust only.")
     operator: Id
     note: str = ""
+    nonce: Id | None = Field(default=None, description="Unique per command: a replayed command is refused.")
+    key_id: Id | None = Field(default=None, description="Id of the Ed25519 key that signed the command.")
+    signature: str | None = Field(default=None, description="Ed25519 signature, base64, over the canonical bytes.")
 
     @model_validator(mode="after")
     def _trust_only_for_set_trust(self) -> Self:

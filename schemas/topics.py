@@ -72,7 +72,14 @@ BASELINES = TopicSpec(
 TRUST = TopicSpec("immune.trust", "agent_id", TrustChange, "Every trust score change, with reason and cause.")
 CONFLICTS = TopicSpec("immune.conflicts", "resource", ConflictPrediction, "Predicted conflicts per resource and window.")
 QUARANTINE = TopicSpec("immune.quarantine", "agent_id", QuarantineDecision, "Quarantine, release and pending decisions.")
-COMMANDS = TopicSpec("immune.commands", "agent_id", OperatorCommand, "Operator overrides from the chorus CLI.")
+# Commands expire by the broker's clock: a producer must not be able to backdate a replayed one.
+COMMANDS = TopicSpec(
+    "immune.commands",
+    "agent_id",
+    OperatorCommand,
+    "Signed operator overrides from the chorus CLI.",
+    timestamp_type="LogAppendTime",
+)
 DEADLETTER = TopicSpec(
     "immune.deadletter", "source_topic", DeadLetter, "Messages a processor could not use.", retention_ms=4 * WEEK_MS
 )

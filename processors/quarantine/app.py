@@ -50,6 +50,7 @@ def make_processor(settings: Settings) -> Processor[BookState]:
         state_model=BookState,
         entities_of=lambda _event: (FLEET,),
         step=fleet_step,
+        verifies_commands=True,
     )
 
 

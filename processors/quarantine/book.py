@@ -138,8 +138,14 @@ class QuarantineBook:
         return self._policy_quarantine(conflict.most_aggressive, "conflict_aggressor", conflict)
 
     def _on_command(self, cmd: OperatorCommand) -> QuarantineDecision | None:
+        decided = self._obey(cmd)
+        # The signer's key id goes into the decision: an audit shows which key released whom.
+        return decided.model_copy(update={"signed_by": cmd.key_id}) if decided and cmd.key_id else decided
+
+    def _obey(self, cmd: OperatorCommand) -> QuarantineDecision | None:
         state = self.agent(cmd.agent_id)
-        note = f"by {cmd.operator}" + (f": {cmd.note}" if cmd.note else "")
+        signer = f" (key {cmd.key_id})" if cmd.key_id else ""
+        note = f"by {cmd.operator}{signer}" + (f": {cmd.note}" if cmd.note else "")
         if cmd.command == "quarantine" and state.status != "quarantined":
             return self._quarantine(state, "operator", cmd, until=None, detail=note)
         if cmd.command == "approve" and state.status == "pending":

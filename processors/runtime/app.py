@@ -13,6 +13,7 @@ import faust
 import redis.asyncio as aioredis
 
 from . import metrics
+from .commands import CommandGuard
 from .ingress import EventTimeRule
 from .kafka import ConfluentSender, FaustSender, Sender
 from .logs import json_handler
@@ -114,6 +115,7 @@ def event_time_rule(s: Settings) -> EventTimeRule:
 
 
 def _runner(processor: Processor[Any], s: Settings, client: aioredis.Redis, sender: Any, app: faust.App) -> BatchRunner:
+    guard = CommandGuard(processor.name, client, s) if processor.verifies_commands else None
     return BatchRunner(
         processor,
         StateStore(client, processor.name, s.history_cap),
@@ -124,6 +126,7 @@ def _runner(processor: Processor[Any], s: Settings, client: aioredis.Redis, send
         stopping=lambda: app.should_stop,
         state_cache=s.state_cache_entities,
         event_time=event_time_rule(s),
+        guard=guard,
     )
 
 

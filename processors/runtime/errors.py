@@ -56,3 +56,11 @@ class ProduceRefused(PermanentFailure):
     @property
     def forbidden(self) -> bool:
         return any(kind == "forbidden" for kind, _ in self.refused.values())
+
+
+class KeyFileError(RuntimeFailure):
+    """An operator key file is missing, unreadable or not an Ed25519 key in the expected format."""
+
+
+class SecurityConfigError(RuntimeFailure):
+    """The Kafka security settings are incomplete or contradictory (e.g. SASL without a user)."""

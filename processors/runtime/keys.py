@@ -15,3 +15,8 @@ def history_key(processor: str, run_id: str, entity: str) -> str:
 
 def fence_field(topic: str, partition: int) -> str:
     return f"f:{topic}:{partition}"
+
+
+def nonce_key(processor: str, run_id: str, nonce: str) -> str:
+    """Where a processor remembers an operator command's nonce (and the message that first carried it)."""
+    return f"chorus:{processor}:nonce:{{{run_id}:{nonce}}}"

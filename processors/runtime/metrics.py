@@ -61,6 +61,14 @@ PRODUCE_REFUSED = Counter(
     "Messages the broker refused for a permanent reason (poison: replaced by a dead letter; forbidden: fatal).",
     ["processor", "kind"],
 )
+COMMANDS_ACCEPTED = Counter(
+    "chorus_commands_accepted", "Operator commands whose signature, freshness and nonce checked out.", ["processor", "command"]
+)
+COMMANDS_REFUSED = Counter(
+    "chorus_commands_refused",
+    "Operator commands refused and dead-lettered: unsigned, untrusted, forged, expired, ahead, no_timestamp, replayed.",
+    ["processor", "why"],
+)
 
 
 def metrics_port(processor: str, configured: int | None) -> int:

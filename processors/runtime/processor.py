@@ -41,6 +41,8 @@ class Processor(Generic[S]):
     - `entities_of(event)`: the entity ids (agent ids, resources...) whose state the event touches.
     - `step(entity, state, events)`: pure logic; the events are new to that entity's state, in order.
     - `on_applied(entity, state)`: optional shell hook (metrics) called after a new state is stored.
+    - `verifies_commands`: it acts on operator commands, so the runtime lets only signed, trusted,
+      fresh, never-seen commands reach `step` (`processors.runtime.commands.CommandGuard`).
     """
 
     name: str
@@ -49,6 +51,7 @@ class Processor(Generic[S]):
     entities_of: Callable[[Event], Iterable[str]]
     step: StepFn[S]
     on_applied: Callable[[str, S], None] | None = None
+    verifies_commands: bool = False
 
     def source(self, topic: str) -> TopicSpec:
         for spec in self.sources:

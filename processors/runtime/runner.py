@@ -21,10 +21,11 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ValidationError
 
-from schemas import DEADLETTER, DeadLetter, DecodeError, Event, decode
+from schemas import DEADLETTER, DeadLetter, DecodeError, Event, OperatorCommand, decode
 
 from . import metrics as m
 from .cache import StateCache
+from .commands import CommandGuard
 from .deadletter import dead_letter, run_id_of
 from .delivery import deliver
 from .errors import BrokerUnavailable, PermanentFailure, StateUnavailable
@@ -75,6 +76,7 @@ class BatchRunner:
         stopping: Callable[[], bool] = lambda: False,
         state_cache: int = 0,
         event_time: EventTimeRule | None = None,
+        guard: CommandGuard | None = None,
     ) -> None:
         self._p = processor
         self._store = store
@@ -86,6 +88,7 @@ class BatchRunner:
         self._models = {spec.name: spec.model for spec in processor.sources}
         self._cache = StateCache(state_cache)
         self._event_time = EventTimeGuard(processor.name, event_time) if event_time is not None else None
+        self._guard = guard
 
     async def process(self, records: Sequence[Record]) -> None:
         """Apply one batch; returns only when all of its effects are durable."""
@@ -116,6 +119,9 @@ class BatchRunner:
             inbound.append(_Inbound(rec, event))
         if other_run:
             m.EVENTS_SKIPPED.labels(name, "other_run").inc(other_run)
+        if self._guard is not None and any(type(i.event) is OperatorCommand for i in inbound):
+            inbound, refused = await self._retrying(partial(self._screen, inbound))
+            dead += refused
         pending, unrouted = self._by_entity(inbound)
         dead += unrouted
         if dead:
@@ -124,6 +130,20 @@ class BatchRunner:
             pending = await self._retrying(partial(self._apply_once, pending))
         m.BATCH_SECONDS.labels(name).observe(time.perf_counter() - started)
         m.EVENTS_DONE.labels(name).inc(len(records))
+
+    async def _screen(self, inbound: list[_Inbound]) -> tuple[list[_Inbound], list[DeadLetter]]:
+        """Operator commands pass the guard (signature, freshness, nonce) or become dead letters, never effects."""
+        assert self._guard is not None
+        commands = [i for i in inbound if type(i.event) is OperatorCommand]
+        reasons = await self._guard.screen(
+            [(i.record.topic, i.record.partition, i.record.offset, i.record.timestamp, i.event) for i in commands]
+        )
+        refused = {id(i): r for i, r in zip(commands, reasons, strict=True) if r is not None}
+        if not refused:
+            return inbound, []
+        dead = [self._dead_letter(i.record, f"operator command refused: {refused[id(i)]}", i.event.run_id)
+                for i in commands if id(i) in refused]
+        return [i for i in inbound if id(i) not in refused], dead
 
     def _by_entity(self, inbound: Sequence[_Inbound]) -> tuple[dict[EntityRef, list[_Inbound]], list[DeadLetter]]:
         grouped: dict[tuple[str, str], list[_Inbound]] = {}

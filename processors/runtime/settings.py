@@ -28,6 +28,28 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("REDIS_URL", "CHORUS_REDIS_URL"),
         description="Redis URL holding all processor state.",
     )
+    # --- Kafka security (every client: confluent producer/consumer/admin, Faust's aiokafka, simulator) ---
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="How clients talk to Kafka: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="SCRAM-SHA-512", description="SASL mechanism, when the protocol is SASL_*."
+    )
+    kafka_sasl_username: str | None = Field(default=None, description="SASL user (the Kafka principal User:<name>).")
+    kafka_sasl_password: SecretStr | None = Field(default=None, description="SASL password (never logged).")
+    kafka_ssl_ca_location: str | None = Field(
+        default=None, description="PEM file of the CA that signed the broker's certificate; unset = system CAs."
+    )
+    kafka_ssl_certificate_location: str | None = Field(
+        default=None, description="PEM client certificate, for brokers that require mutual TLS."
+    )
+    kafka_ssl_key_location: str | None = Field(default=None, description="PEM private key of the client certificate.")
+    kafka_ssl_key_password: SecretStr | None = Field(
+        default=None, description="Password of the client key, if it is encrypted (never logged)."
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        default=True, description="Check that the broker's certificate names the host connected to."
+    )
     run_id: str = Field(default="live", min_length=1, description="Run whose events the processors handle.")
     log_level: str = Field(default="INFO", description="Python log level name.")
 
@@ -200,6 +222,20 @@ class Settings(BaseSettings):
     )
     trust_policy: str | None = Field(
         default=None, description="TrustPolicy overrides as a JSON object (applied over the file)."
+    )
+    # --- signed operator commands ---------------------------------------------------------
+    operator_key: str | None = Field(
+        default=None, description="File of the operator's Ed25519 private key (PEM), used by `chorus command`."
+    )
+    operator_public_keys: str | None = Field(
+        default=None,
+        description="Comma-separated files of trusted operator public keys; unset = every command is refused.",
+    )
+    command_max_age_s: float = Field(
+        default=300.0, gt=0, description="A command older than this (signing time to broker time) is refused."
+    )
+    command_max_ahead_s: float = Field(
+        default=30.0, ge=0, description="A command signed more than this after its broker time is refused."
     )
     # --- simulator ------------------------------------------------------------------------
     sim_broker_timeout_s: float = Field(

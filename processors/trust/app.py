@@ -27,6 +27,7 @@ def make_processor(policy: TrustPolicy) -> Processor[TrustState]:
         entities_of=entities_of,
         step=trust_step,
         on_applied=_observe_score,
+        verifies_commands=True,
     )
 
 

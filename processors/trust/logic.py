@@ -67,8 +67,12 @@ def apply(agent_id: str, state: TrustState, event: Event, policy: TrustPolicy) -
     if isinstance(event, QuarantineDecision):
         return _quarantine(agent_id, state, event, policy)
     if isinstance(event, OperatorCommand) and event.command == "set_trust" and event.trust is not None:
-        return _change(agent_id, state, event, "operator", event.trust, f"set by {event.operator}", clean=0)
+        return _change(agent_id, state, event, "operator", event.trust, _by(event), clean=0)
     return state, None
+
+
+def _by(cmd: OperatorCommand) -> str:
+    return f"set by {cmd.operator}" + (f" (key {cmd.key_id})" if cmd.key_id else "") + (f": {cmd.note}" if cmd.note else "")
 
 
 def _penalise(
@@ -177,8 +181,18 @@ def _change(
         after=after,
         reason=reason,
         detail=detail,
+        signed_by=_signer(cause),
     )
     return new.model_copy(update={"score": after, "changes": state.changes + 1}), change
+
+
+def _signer(cause: Event) -> str | None:
+    """The operator key behind a change: the signer of a command, or of the decision it caused."""
+    if isinstance(cause, OperatorCommand):
+        return cause.key_id
+    if isinstance(cause, QuarantineDecision):
+        return cause.signed_by
+    return None
 
 
 def history_entry(change: TrustChange) -> str:
@@ -191,6 +205,7 @@ def history_entry(change: TrustChange) -> str:
             "reason": change.reason,
             "detail": change.detail,
             "causation_ids": list(change.causation_ids),
+            **({"signed_by": change.signed_by} if change.signed_by else {}),
         },
         separators=(",", ":"),
     )

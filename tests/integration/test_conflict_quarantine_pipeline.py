@@ -41,6 +41,7 @@ from schemas import (
     encode,
 )
 from tests.fakes import FakeGemini, Reply
+from tests.operators import make_key
 
 pytestmark = pytest.mark.integration
 
@@ -296,7 +297,9 @@ def test_the_aggressor_of_a_high_risk_conflict_is_quarantined_and_its_intentions
     assert release.causation_ids == (decisions[0].event_id,)
 
 
-def test_past_the_fleet_cap_an_operator_approves_a_pending_quarantine_and_releases_another(services, run_id) -> None:
+def test_past_the_fleet_cap_an_operator_approves_a_pending_quarantine_and_releases_another(
+    services, run_id, tmp_path
+) -> None:
     tail = Tail(services.kafka, [QUARANTINE, ADMITTED], run_id)
     sources = [INTENTIONS.name, CONFLICTS.name, TRUST.name, "immune.anomalies", COMMANDS.name]
 
@@ -312,31 +315,26 @@ def test_past_the_fleet_cap_an_operator_approves_a_pending_quarantine_and_releas
             reason="anomaly",
         )
 
-    def command(n: int, agent: str, t: float, what: str) -> OperatorCommand:
-        return OperatorCommand(
-            event_id=f"{run_id}-o{n}",
-            occurred_at=T0 + timedelta(seconds=t),
-            producer="cli",
-            run_id=run_id,
-            agent_id=agent,
-            command=what,
-            operator="alice",
-        )
+    alice = make_key(tmp_path, "alice")
+
+    def command(agent: str, what: str) -> OperatorCommand:
+        # Signed now: a command's time is when the operator signed it, checked against the broker's clock.
+        return alice.sign(agent, what, run_id=run_id, operator="alice")
 
     def decided(seen: list[tuple[str, Event]]) -> int:
         return sum(t == QUARANTINE.name for t, _ in seen)
 
     try:
-        with worker("quarantine", services, run_id, sources):
+        with worker("quarantine", services, run_id, sources, CHORUS_OPERATOR_PUBLIC_KEYS=str(alice.public_path)):
             produce(services.kafka, INTENTIONS, [intention(run_id, i, f"a{i}", 0.0) for i in range(5)])  # cap: 1 of 5
             tail.until(lambda seen: len(seen) >= 5)  # the fleet is known before trust falls
             produce(services.kafka, TRUST, [low_trust(1, "a1", 1.0)])
             tail.until(lambda seen: decided(seen) >= 1)
             produce(services.kafka, TRUST, [low_trust(2, "a2", 2.0)])
             tail.until(lambda seen: decided(seen) >= 2)
-            produce(services.kafka, COMMANDS, [command(1, "a2", 3.0, "approve")])
+            produce(services.kafka, COMMANDS, [command("a2", "approve")])
             tail.until(lambda seen: decided(seen) >= 3)
-            produce(services.kafka, COMMANDS, [command(2, "a1", 4.0, "release")])
+            produce(services.kafka, COMMANDS, [release := command("a1", "release")])
             tail.until(lambda seen: decided(seen) >= 4)
     finally:
         tail.close()
@@ -347,7 +345,8 @@ def test_past_the_fleet_cap_an_operator_approves_a_pending_quarantine_and_releas
         ("a2", "quarantine", "low_trust"),
         ("a1", "release", "operator"),
     ]
-    assert "alice" in seen[2][1].detail and seen[3][1].causation_ids == (f"{run_id}-o2",)
+    assert "alice" in seen[2][1].detail and seen[3][1].causation_ids == (release.event_id,)
+    assert seen[3][1].signed_by == alice.key_id
 
 
 def test_end_to_end_a_hoarder_is_predicted_quarantined_and_stopped_while_the_others_pass(
