@@ -52,8 +52,9 @@ class CommandGuard:
         self._redis = client
         self._trusted = load_public_keys(settings.operator_public_keys)
         self._max_age = settings.command_max_age_s
-        self._max_ahead = settings.command_max_ahead_s
-        self._ttl = int(settings.command_max_age_s + settings.command_max_ahead_s) + NONCE_MARGIN_S
+        # The same bound as every event's event time at ingress (a command is dated by its signer's clock).
+        self._max_ahead = settings.max_clock_skew_s
+        self._ttl = int(settings.command_max_age_s + settings.max_clock_skew_s) + NONCE_MARGIN_S
         self._claim = client.register_script(_CLAIM_LUA)
         if not self._trusted:
             log.warning(

@@ -234,9 +234,6 @@ class Settings(BaseSettings):
     command_max_age_s: float = Field(
         default=300.0, gt=0, description="A command older than this (signing time to broker time) is refused."
     )
-    command_max_ahead_s: float = Field(
-        default=30.0, ge=0, description="A command signed more than this after its broker time is refused."
-    )
     # --- simulator ------------------------------------------------------------------------
     sim_broker_timeout_s: float = Field(
         default=10.0, gt=0, description="Seconds `chorus simulate` waits for the Kafka broker before giving up."
