@@ -5,15 +5,19 @@ from __future__ import annotations
 import click
 
 from . import (
+    api_cmd,
     bench_cmd,
     command_cmd,
     demo_cmd,
     eval_cmd,
+    explain_cmd,
     keys_cmd,
     schemas_cmd,
     simulate_cmd,
     stack_cmd,
+    status_cmd,
     topics_cmd,
+    watch_cmd,
     worker_cmd,
 )
 
@@ -38,6 +42,10 @@ main.add_command(demo_cmd.demo)
 main.add_command(eval_cmd.eval_)
 main.add_command(keys_cmd.keys)
 main.add_command(command_cmd.command)
+main.add_command(status_cmd.status)
+main.add_command(explain_cmd.explain)
+main.add_command(watch_cmd.watch)
+main.add_command(api_cmd.api)
 
 if __name__ == "__main__":
     main()

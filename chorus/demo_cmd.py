@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from datetime import UTC, datetime
 
 import click
 from confluent_kafka import KafkaException
 
+from processors.runtime.settings import Settings
 from schemas import ChorusError
 from simulator import Progress, RunSummary, ScenarioError, load_scenario
 
-from . import stack
+from . import admin, stack
 from .console import StatusLine
 from .observer import RunView, describe, seconds_between
 from .pipeline import run_scenario
@@ -29,7 +32,15 @@ def _say(message: str) -> None:
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Override the scenario's seed.")
 @click.option("--speed", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
               help="Simulated time runs this many times faster than the wall clock.")
-def demo(scenario_ref: str, duration: float | None, agents: int | None, seed: int | None, speed: float) -> None:
+@click.option("--dashboard", is_flag=True, help="Also serve the API and web dashboard (chorus api) and print its URL; "
+              "it stays up after the report until Ctrl-C.")
+@click.option("--api-port", type=click.IntRange(1, 65535), default=None,
+              help="Port of the dashboard (default: CHORUS_API_PORT, 8400).")
+@click.option("--fleet-cap", type=click.FloatRange(0, 1), default=None,
+              help="Share of the fleet policy may quarantine without an operator (default: CHORUS_QUARANTINE_FLEET_CAP, "
+              "0.2); 0 sends every policy quarantine to the approval list.")
+def demo(scenario_ref: str, duration: float | None, agents: int | None, seed: int | None, speed: float,
+         dashboard: bool, api_port: int | None, fleet_cap: float | None) -> None:
     """Run the four processors against a simulated fleet and explain what they decided.
 
     Starts the local stack when needed, creates the topics, starts baseline, trust,
@@ -45,18 +56,47 @@ def demo(scenario_ref: str, duration: float | None, agents: int | None, seed: in
     run_id = "demo-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     _say(f"demo run {run_id}: scenario {scenario.name!r}, {scenario.agents.count} agents, "
          f"{scenario.duration:g} s simulated at {speed:g}x")
+    if fleet_cap is not None:
+        os.environ["CHORUS_QUARANTINE_FLEET_CAP"] = str(fleet_cap)  # the workers inherit the environment
+    server = None
     try:
         with stack.running(_say) as services:
-            result = run_scenario(scenario, run_id, *services, speed=speed, progress=_live(), say=_say)
+            if dashboard:
+                server = _serve(run_id, *services, api_port)
+            try:
+                result = run_scenario(scenario, run_id, *services, speed=speed, progress=_live(), say=_say)
+                click.echo("", err=True)
+                _report(result.view, result.summary)
+                if server is not None and not result.summary.interrupted:
+                    _say(f"\nthe run is over (processors stopped); dashboard still at {server.url} - Ctrl-C to quit")
+                    while True:
+                        time.sleep(1)
+            finally:
+                if server is not None:
+                    server.stop()
     except (ChorusError, KafkaException) as exc:
         raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:
         _say("\ninterrupted")
         sys.exit(130)
-    click.echo("", err=True)
-    _report(result.view, result.summary)
     if result.summary.interrupted:
         sys.exit(130)
+
+
+def _serve(run_id: str, bootstrap: str, redis_url: str, port: int | None):  # noqa: ANN202 - ApiServer, imported late
+    """The API on this run, started before the fleet so the dashboard sees it from the first event."""
+    from .api.server import ApiServer, tokens_or_generated  # FastAPI and uvicorn only when asked for
+
+    settings = Settings().model_copy(update={"kafka_bootstrap_servers": bootstrap, "redis_url": redis_url})
+    admin.create_topics(bootstrap)
+    tokens, generated = tokens_or_generated(settings)
+    server = ApiServer(settings, run_id, tokens, settings.api_host, port or settings.api_port).start()
+    login = f"/#token={generated['operate']}" if generated else "/  (log in with a token from CHORUS_API_TOKENS)"
+    _say(f"dashboard: {server.url}{login}")
+    if generated:
+        _say(f"API tokens for this demo: read {generated['read']}  operate {generated['operate']}  (OpenAPI: {server.url}/docs)")
+    _say(f"try: chorus status --run-id {run_id}    chorus explain AGENT --run-id {run_id}")
+    return server
 
 
 def _live():  # noqa: ANN202 - a closure

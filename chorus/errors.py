@@ -11,3 +11,7 @@ class StackError(ChorusError):
 
 class PipelineError(ChorusError):
     """A processor of the demo or evaluation pipeline failed to start or died."""
+
+
+class ApiError(ChorusError):
+    """The operator API could not start or serve."""

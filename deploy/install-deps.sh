@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the local stack needs and the machine lacks: a JDK, Maven, redis-server.
+# Installs what the local stack needs and the machine lacks: a JDK, Maven, redis-server, and
+# chromium for the dashboard's browser tests (Playwright drives it; no browser download).
 # Uses apt-get when run as root on Debian/Ubuntu; otherwise says what to install.
 set -euo pipefail
 
@@ -8,12 +9,14 @@ missing=()
 have java || missing+=(openjdk-17-jre-headless)
 have mvn || missing+=(maven)
 have redis-server || missing+=(redis-server)
+have chromium || missing+=(chromium)
 ((${#missing[@]})) || exit 0
 
 if [[ $(id -u) -eq 0 ]] && have apt-get; then
   echo "installing: ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  # Another apt-get may hold the dpkg lock for a while (unattended upgrades, a parallel job): wait for it.
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}" >/dev/null
 else
   echo "Chorus's local stack needs: ${missing[*]}" >&2
   echo "  Debian/Ubuntu: sudo apt-get install ${missing[*]}" >&2

@@ -8,11 +8,20 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_KAFKA = "127.0.0.1:9092"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+
+
+class ApiToken(BaseModel):
+    """Who a bearer token of the HTTP API speaks for, and what it may do."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    subject: str = Field(min_length=1, pattern=r"^\S+$", description="Named in the audit field of every command it writes.")
+    role: Literal["read", "operate"] = "read"
 
 
 class Settings(BaseSettings):
@@ -237,4 +246,19 @@ class Settings(BaseSettings):
     # --- simulator ------------------------------------------------------------------------
     sim_broker_timeout_s: float = Field(
         default=10.0, gt=0, description="Seconds `chorus simulate` waits for the Kafka broker before giving up."
+    )
+    # --- operator API and dashboard (chorus api) ---------------------------------------------
+    api_host: str = Field(default="127.0.0.1", description="Address `chorus api` listens on.")
+    api_port: int = Field(default=8400, ge=1, le=65535, description="Port of `chorus api` and its dashboard.")
+    api_tokens: dict[str, ApiToken] = Field(
+        default_factory=dict,
+        description='Bearer tokens of the API, JSON: {"<token>": {"subject": "alice", "role": "operate"}}; '
+        "roles: read, operate.",
+    )
+    api_write_rate_per_min: float = Field(
+        default=60.0, gt=0, description="Writes (commands) one token subject may make per minute, sustained."
+    )
+    api_write_burst: int = Field(default=10, ge=1, description="Writes one subject may make in a burst.")
+    api_feed_keepalive_s: float = Field(
+        default=15.0, gt=0, description="Seconds between keep-alive comments on an idle decision feed."
     )
