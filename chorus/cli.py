@@ -2,27 +2,42 @@
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
-from . import (
-    api_cmd,
-    bench_cmd,
-    command_cmd,
-    demo_cmd,
-    eval_cmd,
-    explain_cmd,
-    keys_cmd,
-    schemas_cmd,
-    simulate_cmd,
-    stack_cmd,
-    status_cmd,
-    topics_cmd,
-    watch_cmd,
-    worker_cmd,
-)
+# name -> (module, attribute): each command's module is imported only when that command runs, so
+# `chorus explain` does not pay for the bench's and the simulator's imports.
+COMMANDS = {
+    "stack": ("stack_cmd", "stack"),
+    "topics": ("topics_cmd", "topics"),
+    "schemas": ("schemas_cmd", "schemas"),
+    "worker": ("worker_cmd", "worker"),
+    "bench": ("bench_cmd", "bench"),
+    "simulate": ("simulate_cmd", "simulate"),
+    "demo": ("demo_cmd", "demo"),
+    "eval": ("eval_cmd", "eval_"),
+    "keys": ("keys_cmd", "keys"),
+    "command": ("command_cmd", "command"),
+    "status": ("status_cmd", "status"),
+    "explain": ("explain_cmd", "explain"),
+    "watch": ("watch_cmd", "watch"),
+    "api": ("api_cmd", "api"),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attr = COMMANDS[name]
+        return getattr(importlib.import_module(f"{__package__}.{module}"), attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="chorus")
 def main() -> None:
     """Chorus: an immune system for fleets of AI agents, on Kafka.
@@ -31,21 +46,6 @@ def main() -> None:
     `chorus stack up` starts a local Kafka broker and Redis server.
     """
 
-
-main.add_command(stack_cmd.stack)
-main.add_command(topics_cmd.topics)
-main.add_command(schemas_cmd.schemas)
-main.add_command(worker_cmd.worker)
-main.add_command(bench_cmd.bench)
-main.add_command(simulate_cmd.simulate)
-main.add_command(demo_cmd.demo)
-main.add_command(eval_cmd.eval_)
-main.add_command(keys_cmd.keys)
-main.add_command(command_cmd.command)
-main.add_command(status_cmd.status)
-main.add_command(explain_cmd.explain)
-main.add_command(watch_cmd.watch)
-main.add_command(api_cmd.api)
 
 if __name__ == "__main__":
     main()

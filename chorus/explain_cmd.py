@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import click
 
 from processors.runtime.settings import Settings
@@ -19,6 +21,7 @@ from .operator_view import explain_lines
 def explain(agent: str, run_id: str | None, as_json: bool, limit: int) -> None:
     """The agent's story: every trust change with reason and cause, its anomalies, the conflicts
     that named it, and each quarantine decision with its cause chain down to the input events."""
+    gc.freeze()  # the reads allocate thousands of small models: keep the collector off the import-time heap
     settings = Settings()
     run = run_id or settings.run_id
     fleet = Fleet.once(settings, run, agent=agent)

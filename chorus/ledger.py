@@ -42,7 +42,10 @@ _AGENT_KEYED = {spec.name for spec in (ANOMALIES, TRUST, QUARANTINE, COMMANDS)}
 _MODELS = {spec.name: spec.model for spec in (*DECISION_TOPICS, INTENTIONS, VITALS)}
 _EVENT_ID = re.compile(rb'"event_id":"([^"]+)"')
 INPUT_LOOKBACK_MS = 180_000  # how far before its first effect an input event is looked for
-_POLL_S = 0.1
+# librdkafka's consume(n, timeout) waits for n messages or the timeout: short while catching up (the
+# messages are there), longer once following (it bounds the feed's added latency).
+_CATCH_UP_POLL_S = 0.01
+_FOLLOW_POLL_S = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +170,13 @@ def _murmur2(data: bytes) -> int:
     return h
 
 
+def _consumer(bootstrap: str, group: str) -> Consumer:
+    # Assigned partitions only: the group is never joined, nothing is committed. A short broker-side
+    # fetch wait: a reader that stops at the end must not sit out the default 500 ms per fetch there.
+    return Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+                     "fetch.wait.max.ms": 10})
+
+
 def _assignment(consumer: Consumer, agent: str | None) -> list[TopicPartition]:
     positions = []
     for spec in DECISION_TOPICS:
@@ -193,9 +203,7 @@ def read_decisions(
     partition of each agent-keyed topic, conflicts naming it)."""
     needle = b'"run_id":"' + ledger.run_id.encode() + b'"'
     agent_needle = b'"' + agent.encode() + b'"' if agent else None
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False, "fetch.wait.max.ms": 50}
-    )
+    consumer = _consumer(bootstrap, group)
     try:
         assignment = _assignment(consumer, agent)
         ends = _ends(assignment, bootstrap)
@@ -204,7 +212,7 @@ def read_decisions(
         if not remaining:
             ledger.mark_caught_up()
         while remaining or (follow is not None and follow()):
-            for msg in consumer.consume(5000, timeout=_POLL_S):
+            for msg in consumer.consume(5000, timeout=_CATCH_UP_POLL_S if remaining else _FOLLOW_POLL_S):
                 if msg.error():
                     continue
                 where = (msg.topic(), msg.partition())
@@ -252,7 +260,7 @@ def find_inputs(bootstrap: str, agent: str, ids: Iterable[str], around_ms: tuple
         return {}
     start_ms, end_ms = around_ms[0] - INPUT_LOOKBACK_MS, around_ms[1] + 1
     found: dict[str, Event] = {}
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "chorus-operator", "enable.auto.commit": False})
+    consumer = _consumer(bootstrap, "chorus-operator")
     try:
         bounds = []
         for spec in (INTENTIONS, VITALS):
@@ -271,7 +279,7 @@ def find_inputs(bootstrap: str, agent: str, ids: Iterable[str], around_ms: tuple
         consumer.assign([tp for tp, _ in bounds])
         remaining = {(tp.topic, tp.partition): last for tp, last in bounds}
         while remaining and len(found) < len(wanted):
-            for msg in consumer.consume(5000, timeout=1.0):
+            for msg in consumer.consume(5000, timeout=_CATCH_UP_POLL_S):
                 if msg.error():
                     continue
                 where = (msg.topic(), msg.partition())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import click
 
 from processors.runtime.settings import Settings
@@ -17,6 +19,7 @@ def status(run_id: str | None, as_json: bool) -> None:
     """Agents seen, who is quarantined (reason, term end) or waiting for approval, the trust
     distribution, recent anomalies and conflicts, and per processor: replicas, lag, last output,
     dead letters. Read from the decision topics and Redis."""
+    gc.freeze()  # the reads allocate thousands of small models: keep the collector off the import-time heap
     settings = Settings()
     fleet = Fleet.once(settings, run_id or settings.run_id)
     try:

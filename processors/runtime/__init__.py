@@ -39,7 +39,6 @@ Outputs must be deterministic: ids from `derive_event_id(name, *cause_ids)` and
 `occurred_at` from the causes, never the wall clock.
 """
 
-from .app import ProcessorApp, Relay, app_id, build_app
 from .errors import (
     BrokerUnavailable,
     RuntimeFailure,
@@ -57,7 +56,22 @@ from .runner import ALL_RUNS, BatchRunner, Record
 from .settings import Settings
 from .store import EntityRef, Snapshot, StateStore
 from .topics import ensure_topics
-from .worker import load_app, run_worker
+
+# Faust is imported only by what needs it (a worker): the operator's commands (`chorus status`,
+# `explain`, the API) use the settings, keys and store, and importing Faust cost them ~1 s of CPU.
+_LAZY = {
+    "ProcessorApp": ".app", "Relay": ".app", "app_id": ".app", "build_app": ".app",
+    "load_app": ".worker", "run_worker": ".worker",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ALL_RUNS",
