@@ -22,6 +22,9 @@ def api(host: str | None, port: int | None, run_id: str | None) -> None:
     tokens, generated = tokens_or_generated(settings)
     server = ApiServer(settings, run_id or settings.run_id, tokens, host or settings.api_host, port or settings.api_port)
     click.echo(f"Chorus API for run {server.fleet.run_id} on {server.url}  (OpenAPI: {server.url}/docs)", err=True)
+    if not settings.operator_key:
+        click.echo("no CHORUS_OPERATOR_KEY: the API serves reads, and answers writes with 503 (it cannot sign "
+                   "commands)", err=True)
     if generated:
         click.echo(f"no CHORUS_API_TOKENS configured; tokens for this process: read {generated['read']}  "
                    f"operate {generated['operate']}", err=True)

@@ -11,6 +11,7 @@ import click
 from confluent_kafka import KafkaException
 
 from processors.runtime.settings import Settings
+from processors.runtime.signing import generate_key_files
 from schemas import ChorusError
 from simulator import Progress, RunSummary, ScenarioError, load_scenario
 
@@ -88,6 +89,13 @@ def _serve(run_id: str, bootstrap: str, redis_url: str, port: int | None):  # no
     from .api.server import ApiServer, tokens_or_generated  # FastAPI and uvicorn only when asked for
 
     settings = Settings().model_copy(update={"kafka_bootstrap_servers": bootstrap, "redis_url": redis_url})
+    if not settings.operator_key:
+        # A key for this demo's dashboard: the API signs with it, the processors (which inherit the
+        # environment) trust it besides any configured key.
+        private, public, _ident = generate_key_files(stack.home() / "runs" / run_id, "dashboard")
+        trusted = ",".join(filter(None, (os.environ.get("CHORUS_OPERATOR_PUBLIC_KEYS"), str(public))))
+        os.environ["CHORUS_OPERATOR_PUBLIC_KEYS"] = trusted
+        settings = settings.model_copy(update={"operator_key": str(private)})
     admin.create_topics(bootstrap)
     tokens, generated = tokens_or_generated(settings)
     server = ApiServer(settings, run_id, tokens, settings.api_host, port or settings.api_port).start()

@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette.sse import EventSourceResponse
 
+from processors.runtime.errors import KeyFileError, SecurityConfigError
 from processors.runtime.settings import ApiToken, Settings
 from schemas import ChorusError, OperatorCommand, encode
 
@@ -80,6 +81,11 @@ def create_app(settings: Settings, fleet: Fleet, tokens: dict[str, ApiToken], pu
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return JSONResponse({"detail": f"invalid request: {summary}", "errors": errors}, status_code=422)
 
+    @app.exception_handler(KeyFileError)
+    @app.exception_handler(SecurityConfigError)
+    async def _cannot_sign(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": f"this API cannot sign operator commands: {exc}"}, status_code=503)
+
     @app.exception_handler(KafkaException)
     @app.exception_handler(redis.RedisError)
     @app.exception_handler(ChorusError)
@@ -109,7 +115,8 @@ def create_app(settings: Settings, fleet: Fleet, tokens: dict[str, ApiToken], pu
 
     @app.get("/whoami", tags=["health"], summary="The token's subject and role")
     def whoami(principal: Principal = reader) -> dict:
-        return {"subject": principal.subject, "role": principal.role, "run_id": fleet.run_id}
+        return {"subject": principal.subject, "role": principal.role, "run_id": fleet.run_id,
+                "can_sign": publisher.can_sign}
 
     @app.get("/status", tags=["fleet"], dependencies=[reader], summary="The fleet now")
     def status() -> views.Status:

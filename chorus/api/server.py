@@ -36,7 +36,7 @@ class ApiServer:
 
     def __init__(self, settings: Settings, run_id: str, tokens: dict[str, ApiToken], host: str, port: int) -> None:
         self.fleet = Fleet.follow(settings, run_id)
-        self.app = create_app(settings, self.fleet, tokens, CommandPublisher(settings.kafka_bootstrap_servers))
+        self.app = create_app(settings, self.fleet, tokens, CommandPublisher(settings))
         self.host, self.port = host, port
         self.server = uvicorn.Server(
             uvicorn.Config(self.app, host=host, port=port, log_level="warning", lifespan="off", access_log=False)

@@ -5,6 +5,7 @@ after a dropped connection without losing an event."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import pytest
@@ -26,6 +27,7 @@ from tests.integration.api_fixtures import (
     trust_change,
     wait_for,
 )
+from tests.operators import make_key
 from tests.services import Services
 
 pytestmark = pytest.mark.integration
@@ -34,14 +36,16 @@ AS_OPERATE = {"Authorization": f"Bearer {OPERATE}"}
 
 
 @pytest.fixture
-def client(services: Services, run_id: str):
+def client(services: Services, run_id: str, tmp_path: Path):
     seeded = seed(services, run_id, "agent-1")
     fleet = follow(services, run_id)
     wait_for(lambda: fleet.ledger.last_seq >= 2, what="the seeded decisions")
-    app = create_app(settings_for(services, api_write_burst=3, api_write_rate_per_min=1.0), fleet, TOKENS,
-                     CommandPublisher(services.kafka))
+    key = make_key(tmp_path / "api", "api")
+    settings = settings_for(services, api_write_burst=3, api_write_rate_per_min=1.0, operator_key=str(key.private_path))
+    app = create_app(settings, fleet, TOKENS, CommandPublisher(settings))
     with TestClient(app, raise_server_exceptions=False) as c:
         c.seeded = seeded
+        c.key_id = key.key_id
         yield c
     fleet.close()
 
@@ -101,6 +105,7 @@ def test_approve_publishes_a_command_naming_the_subject_then_writes_are_rate_lim
     on_topic = read_decisions(services.kafka, Ledger(run_id), agent="agent-1")
     commands = [r.event for r in on_topic.records if isinstance(r.event, OperatorCommand)]
     assert [(c.event_id, c.operator, c.command) for c in commands] == [(sent["event_id"], "alice", "approve")]
+    assert commands[0].signature and commands[0].key_id == client.key_id  # signed with the API's key
 
     assert client.post("/agents/agent-1/trust", headers=AS_OPERATE, json={"trust": 50}).status_code == 202
     assert client.post("/agents/agent-1/trust", headers=AS_OPERATE, json={"trust": 55}).status_code == 202

@@ -18,6 +18,7 @@ from chorus.pipeline import run_scenario
 from schemas import OperatorCommand, QuarantineDecision
 from simulator import load_scenario
 from tests.integration.api_fixtures import OPERATE, serve
+from tests.operators import make_key
 from tests.services import Services
 
 pytestmark = pytest.mark.integration
@@ -76,11 +77,14 @@ def test_operator_approves_rejects_and_releases_in_the_browser(
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    # The workers inherit it. Policy may hold 1 agent while 67 to 133 are active (agents that claim count).
+    # The workers inherit these. Policy may hold 1 agent while 67 to 133 are active (agents that claim
+    # count); the processors trust the key the API signs with.
     monkeypatch.setenv("CHORUS_QUARANTINE_FLEET_CAP", "0.015")
+    key = make_key(tmp_path / "keys", "api")
+    monkeypatch.setenv("CHORUS_OPERATOR_PUBLIC_KEYS", str(key.public_path))
     scenario_file = tmp_path / "three-hoarders.yaml"
     scenario_file.write_text(SCENARIO)
-    server = serve(services, run_id)
+    server = serve(services, run_id, operator_key=str(key.private_path))
     pipeline = Pipeline(services, run_id, scenario_file)
     pipeline.start()
     try:
@@ -129,6 +133,7 @@ def test_operator_approves_rejects_and_releases_in_the_browser(
     topic = read_decisions(services.kafka, Ledger(run_id))
     decisions = [r.event for r in topic.records if isinstance(r.event, QuarantineDecision)]
     commands = [r.event for r in topic.records if isinstance(r.event, OperatorCommand)]
+    assert {c.key_id for c in commands} == {key.key_id}
     assert {(c.agent_id, c.command, c.operator) for c in commands} == {
         (approved, "approve", "alice"), (rejected, "reject", "alice"), (approved, "release", "alice")}
 
@@ -139,4 +144,4 @@ def test_operator_approves_rejects_and_releases_in_the_browser(
     assert (outcome["reject"].agent_id, outcome["reject"].action) == (rejected, "release")
     assert outcome["reject"].detail.startswith("pending quarantine rejected by alice")
     assert (outcome["release"].agent_id, outcome["release"].action) == (approved, "release")
-    assert outcome["release"].detail == "released by alice: from the dashboard"
+    assert outcome["release"].detail == f"released by alice (key {key.key_id}): from the dashboard"

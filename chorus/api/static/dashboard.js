@@ -2,7 +2,7 @@
 // Everything shown is built with textContent: agent ids and details come from agents and are never HTML.
 "use strict";
 
-const state = { token: null, role: null, agents: [], seq: 0, feed: null, page: null, refreshTimer: null };
+const state = { token: null, role: null, canAct: false, agents: [], seq: 0, feed: null, page: null, refreshTimer: null };
 const $ = (sel) => document.querySelector(sel);
 
 function el(tag, attrs = {}, ...children) {
@@ -52,7 +52,8 @@ async function login() {
   try {
     const me = await api("/whoami");
     state.role = me.role;
-    $("#who").textContent = `${me.subject} (${me.role})`;
+    state.canAct = me.role === "operate" && me.can_sign;
+    $("#who").textContent = `${me.subject} (${me.role})` + (me.role === "operate" && !me.can_sign ? ", API cannot sign: read only" : "");
     $("#run").textContent = `run ${me.run_id}`;
     $("#login").hidden = true;
     route();
@@ -150,7 +151,7 @@ function renderHeld(list, counter, rows, buttons) {
     el("span", { class: "reason" }, h.reason),
     el("span", { class: "muted" }, `since ${time(h.since)}${h.until ? ` until ${time(h.until)}` : ""}`),
     el("span", { class: "muted" }, h.detail || ""),
-    ...(state.role === "operate" ? [].concat(buttons(h)) : []))));
+    ...(state.canAct ? [].concat(buttons(h)) : []))));
 }
 
 function actionButton(kind, path, agent) {
@@ -209,7 +210,7 @@ async function refreshAgent(agent) {
   $("#agent-title").textContent = `${story.agent_id}: trust ${story.trust == null ? "-" : story.trust.toFixed(0)} (${story.level || "-"}), ${story.status}`;
   $("#agent-title").dataset.status = story.status;
   const actions = [];
-  if (state.role === "operate") {
+  if (state.canAct) {
     if (story.status === "free") actions.push(actionButton("quarantine", `/agents/${enc(agent)}/quarantine`, agent));
     else actions.push(actionButton("release", `/agents/${enc(agent)}/release`, agent));
   }
