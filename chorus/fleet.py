@@ -8,12 +8,15 @@ of now); `Fleet.follow(...)` keeps a background thread reading, for the live sur
 from __future__ import annotations
 
 import threading
+import time
 
 from processors.runtime.settings import Settings
 from schemas import Event
 
 from . import readers, views
 from .ledger import Ledger, find_inputs, read_decisions
+
+AGENTS_MAX_AGE_S = 10.0
 
 
 class Fleet:
@@ -25,6 +28,8 @@ class Fleet:
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
+        self._groups: tuple[float, list[readers.GroupView] | None] = (0.0, None)
+        self._agents: tuple[float, list[str] | None] = (0.0, None)
 
     @classmethod
     def once(cls, settings: Settings, run_id: str, *, agent: str | None = None) -> Fleet:
@@ -58,18 +63,31 @@ class Fleet:
 
     # --- views --------------------------------------------------------------------------
 
-    def status(self, *, with_groups: bool = True) -> views.Status:
-        groups = (
-            readers.processor_groups(self.settings.kafka_bootstrap_servers, self.run_id, self.settings.app_id_suffix)
-            if with_groups
-            else []
-        )
-        return views.status(
-            self.run_id, self.ledger.snapshot(), self.state.trust_scores(self.run_id), self.ledger.decision_state(), groups
-        )
+    def status(self, *, with_groups: bool = True, groups_max_age_s: float = 0.0) -> views.Status:
+        """With `groups_max_age_s`, consumer groups read less than that long ago are reused (the
+        dashboard polls; describing groups and their offsets costs several broker round trips)."""
+        groups: list[readers.GroupView] = []
+        if with_groups:
+            at, cached = self._groups
+            if cached is None or time.monotonic() - at >= groups_max_age_s:
+                cached = readers.processor_groups(
+                    self.settings.kafka_bootstrap_servers, self.run_id, self.settings.app_id_suffix
+                )
+                self._groups = (time.monotonic(), cached)
+            groups = cached
+        return views.status(self.run_id, self.ledger.snapshot(), self.scores(), self.ledger.decision_state(), groups)
+
+    def scores(self) -> dict[str, float]:
+        """Every agent's score now. Finding the agents SCANs the whole Redis keyspace, so the list is
+        reused for AGENTS_MAX_AGE_S (plus any agent a decision named since); the scores are read fresh."""
+        at, agents = self._agents
+        if agents is None or time.monotonic() - at >= AGENTS_MAX_AGE_S:
+            agents = self.state.trust_agents(self.run_id)
+            self._agents = (time.monotonic(), agents)
+        return self.state.trust_scores(self.run_id, sorted(self.ledger.agents().union(agents)))
 
     def agents(self) -> list[views.AgentRow]:
-        return views.agent_rows(self.state.trust_scores(self.run_id), self.ledger.decision_state())
+        return views.agent_rows(self.scores(), self.ledger.decision_state())
 
     def held(self) -> tuple[list[views.Held], list[views.Held]]:
         return views.held_lists(self.ledger.decision_state())
@@ -78,7 +96,7 @@ class Fleet:
         return views.conflicts_by_resource(self.ledger.snapshot())
 
     def knows(self, agent: str) -> bool:
-        return bool(self.ledger.of_agent(agent)) or agent in self.state.trust_scores(self.run_id, [agent])
+        return agent in self.ledger.agents() or agent in self.state.trust_scores(self.run_id, [agent])
 
     def explain(self, agent: str, *, inputs: bool = True) -> views.Explanation:
         """The agent's story; with `inputs`, the input events at the bottom of its cause chains are

@@ -117,6 +117,10 @@ class Ledger:
         with self._changed:
             return list(self.by_agent.get(agent, ()))
 
+    def agents(self) -> set[str]:
+        with self._changed:
+            return set(self.by_agent)
+
     def snapshot(self) -> list[Record]:
         with self._changed:
             return list(self.records)

@@ -34,6 +34,7 @@ from .ratelimit import RateLimiter
 AgentId = Annotated[str, Path(pattern=r"^\S+$", max_length=256, description="An agent id of the run.")]
 FEED_POLL_S = 0.1
 FEED_BATCH = 500
+GROUPS_MAX_AGE_S = 5.0  # processors' groups and lag in /status are at most this old
 
 
 class Note(BaseModel):
@@ -120,7 +121,7 @@ def create_app(settings: Settings, fleet: Fleet, tokens: dict[str, ApiToken], pu
 
     @app.get("/status", tags=["fleet"], dependencies=[reader], summary="The fleet now")
     def status() -> views.Status:
-        return fleet.status()
+        return fleet.status(groups_max_age_s=GROUPS_MAX_AGE_S)
 
     @app.get("/agents", tags=["fleet"], dependencies=[reader], summary="Every agent with trust and status")
     def agents() -> list[views.AgentRow]:

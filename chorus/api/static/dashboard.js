@@ -98,7 +98,7 @@ async function refresh() {
 
 let pendingRefresh = null;
 function refreshSoon() {
-  if (!pendingRefresh) pendingRefresh = setTimeout(() => { pendingRefresh = null; refresh(); }, 100);
+  if (!pendingRefresh) pendingRefresh = setTimeout(() => { pendingRefresh = null; refresh(); }, 30);
 }
 
 async function refreshFleet() {
