@@ -86,3 +86,31 @@ def test_the_messages_that_used_to_stop_a_worker_cost_only_themselves(services, 
     assert "ahead of the broker timestamp" in late["error"]
     snapshot = next(v for t, v in seen if t == BASELINES.name)
     assert snapshot["metrics"]["latency_ms"]["count"] == 15  # the 2100 sample was never learned
+
+
+def test_a_message_the_broker_refuses_as_too_large_is_dead_lettered_once_and_never_retried(services, run_id) -> None:
+    """The produce-error rule on the real broker: the refusal is permanent (poison), the message's
+    neighbours are delivered, and the refused one is replaced by a dead letter with its length and digest."""
+    import asyncio
+
+    from processors.runtime import ConfluentSender, OutMessage
+    from processors.runtime.delivery import deliver
+    from processors.runtime.errors import ProduceRefused
+
+    huge = json.dumps({"run_id": run_id, "junk": "x" * 1_200_000}).encode()
+    small = vitals(run_id, 1)
+    batch = [OutMessage(VITALS.name, b"k", huge), OutMessage(VITALS.name, b"k", small.model_dump_json().encode())]
+    sender = ConfluentSender(services.kafka, **{"enable.idempotence": True})
+    with pytest.raises(ProduceRefused) as refused:
+        sender.send_sync(batch)
+    assert list(refused.value.refused) == [0] and refused.value.refused[0][0] == "poison"
+    reader = TopicReader(services, [DEADLETTER, VITALS], run_id)
+    try:
+        (letter,) = asyncio.run(deliver(sender, batch, "baseline"))
+        seen = reader.wait_for(lambda s: any(t == DEADLETTER.name for t, _ in s) and any(t == VITALS.name for t, _ in s))
+    finally:
+        reader.close()
+    assert letter.source_topic == VITALS.name and letter.run_id == run_id and letter.truncated
+    assert letter.raw_value_length == len(huge) and letter.raw_value_sha256 == hashlib.sha256(huge).hexdigest()
+    assert [v["event_id"] for t, v in seen if t == DEADLETTER.name] == [letter.event_id]
+    assert any(v["event_id"] == small.event_id for t, v in seen if t == VITALS.name)
