@@ -47,7 +47,9 @@ STATE_CONFLICTS = Counter(
     "chorus_state_conflicts", "State writes that lost a compare-and-set and were recomputed.", ["processor"]
 )
 STEP_FAILURES = Counter(
-    "chorus_step_failures", "Entity steps whose logic raised; their events were dead-lettered.", ["processor"]
+    "chorus_step_failures",
+    "Events whose own step raised (after a failed batch step, events are retried one by one); each dead-lettered.",
+    ["processor"],
 )
 
 EVENT_TIME_REJECTED = Counter(

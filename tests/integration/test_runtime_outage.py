@@ -41,7 +41,10 @@ def test_a_batch_stuck_on_a_redis_outage_is_not_committed_and_is_applied_after_a
     reader = TopicReader(services, [BASELINES], run_id)
     try:
         with running_worker("baseline", services, run_id, [VITALS], tmp_path, **redis_env) as worker:
-            time.sleep(3)  # past start-up (which needs Redis), now consuming
+            # Past start-up (which needs Redis): on a loaded machine imports alone can take 10 s.
+            log, deadline = tmp_path / "baseline.log", time.monotonic() + 120
+            while b"processor consuming" not in log.read_bytes() and time.monotonic() < deadline:
+                time.sleep(0.2)
             proxy.down()
             produce(services, [(VITALS, v) for v in samples])
             assert reader.drain(6.0) == []  # nothing can be applied while Redis is away

@@ -127,7 +127,7 @@ def _commands_of(services, run_id: str, marker: str) -> list[bytes]:
                 continue
             if msg.offset() + 1 >= remaining.get(msg.partition(), 0):
                 remaining.pop(msg.partition(), None)
-            value = msg.value()
+            value = msg.value() or b""  # a tombstone or hostile null (the fuzz drill writes them) is no command
             if f'"run_id":"{run_id}"'.encode() in value and marker.encode() in value:
                 found.append(value)
         return found
