@@ -4,7 +4,15 @@ from .codec import decode, encode
 from .envelope import DEFAULT_RUN_ID, Event, Id, Priority, Probability, Score, UtcDatetime, derive_event_id
 from .errors import ChorusError, DecodeError
 from .events import (
+    CONDITIONS,
     SEVERITIES,
+    ActionRecord,
+    Condition,
+    Diagnosis,
+    HealingAction,
+    HealingKind,
+    HealingOutcome,
+    ImmuneMemory,
     AffectedAgent,
     Anomaly,
     BaselineSnapshot,
@@ -34,9 +42,13 @@ from .topics import (
     COMMANDS,
     CONFLICTS,
     DEADLETTER,
+    DIAGNOSES,
+    HEALING,
     INTENTIONS,
+    MEMORY,
     PARTITIONER,
     QUARANTINE,
+    RECOVERY,
     REGISTRY,
     TRUST,
     TRUTH,
@@ -46,6 +58,18 @@ from .topics import (
 )
 
 __all__ = [
+    "CONDITIONS",
+    "ActionRecord",
+    "Condition",
+    "DIAGNOSES",
+    "Diagnosis",
+    "HEALING",
+    "HealingAction",
+    "HealingKind",
+    "HealingOutcome",
+    "ImmuneMemory",
+    "MEMORY",
+    "RECOVERY",
     "ADMITTED",
     "ANOMALIES",
     "AffectedAgent",

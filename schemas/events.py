@@ -157,7 +157,9 @@ class ConflictPrediction(Event):
 
 
 QuarantineAction = Literal["quarantine", "release", "pending_approval"]
-QuarantineReason = Literal["low_trust", "conflict_aggressor", "critical_anomaly", "operator", "term_expired"]
+QuarantineReason = Literal[
+    "low_trust", "conflict_aggressor", "critical_anomaly", "operator", "term_expired", "recovered"
+]
 
 
 class QuarantineDecision(Event):
@@ -184,7 +186,7 @@ class OperatorCommand(Event):
 
     event_type: Literal["operator_command"] = "operator_command"
     agent_id: Id
-    command: Literal["quarantine", "release", "approve", "reject", "set_trust"]
+    command: Literal["quarantine", "release", "approve", "reject", "set_trust", "heal"]
     trust: Score | None = Field(default=None, description="The new score, for set_trust only.")
     operator: Id
     note: str = ""
@@ -227,3 +229,80 @@ class GroundTruth(Event):
     mode: InfectionMode
     phase: Literal["start", "end"]
     scenario: Id
+    cured_by: Id | None = Field(
+        default=None, description="On an end: the healing action that cured it (None: the schedule ended it)."
+    )
+
+
+# --- healing: diagnosis, actions, verified recovery, immune memory ------------------------
+
+Condition = Literal[
+    "resource_hoarding", "request_flood", "latency_fault", "error_burst", "deception", "defiance", "unknown"
+]
+CONDITIONS: tuple[Condition, ...] = (
+    "resource_hoarding", "request_flood", "latency_fault", "error_burst", "deception", "defiance", "unknown"
+)
+HealingKind = Literal["restart", "reset_state", "throttle", "rollback", "manual"]
+
+
+class Diagnosis(Event):
+    """What the healer thinks is wrong with a quarantined agent, and the evidence (causation_ids)."""
+
+    event_type: Literal["diagnosis"] = "diagnosis"
+    agent_id: Id
+    condition: Condition
+    confidence: Probability
+    quarantine_id: Id = Field(description="The quarantine decision this case belongs to.")
+    previous: Condition | None = Field(default=None, description="The condition this diagnosis replaces, if any.")
+    severe: bool = Field(default=False, description="Severe conditions need an operator's approval before an action.")
+    source: Literal["fast_path", "gemini"] = "fast_path"
+    detail: str = ""
+
+
+class HealingAction(Event):
+    """A healing command for one agent (issued), one waiting for an operator, or the end of the policy's list."""
+
+    event_type: Literal["healing_action"] = "healing_action"
+    agent_id: Id
+    condition: Condition
+    action: HealingKind
+    status: Literal["issued", "pending_approval", "exhausted"]
+    attempt: int = Field(ge=1, description="1 for the first action of the case, 2 for the next...")
+    diagnosis_id: Id
+    deadline: UtcDatetime | None = Field(default=None, description="Event time by which the cure must be verified.")
+    operator: Id | None = Field(default=None, description="The operator who approved or ordered it.")
+    detail: str = ""
+
+
+class HealingOutcome(Event):
+    """What a healing action achieved: a verified cure (the agent may be released), a failure, or neither."""
+
+    event_type: Literal["healing_outcome"] = "healing_outcome"
+    agent_id: Id
+    condition: Condition
+    action: HealingKind
+    outcome: Literal["cured", "failed", "unverified", "rejected"]
+    attempt: int = Field(ge=1)
+    diagnosis_id: Id
+    action_id: Id | None = None
+    quarantine_id: Id
+    time_to_cure_s: NonNegative | None = Field(default=None, description="Quarantine to verified cure, event time.")
+    samples: int = Field(default=0, ge=0, description="Consecutive vitals samples within baseline at the verdict.")
+    detail: str = ""
+
+
+class ActionRecord(_Part):
+    action: HealingKind
+    tried: int = Field(ge=0)
+    cured: int = Field(ge=0)
+    failed: int = Field(ge=0)
+    mean_time_to_cure_s: NonNegative | None = None
+
+
+class ImmuneMemory(Event):
+    """What healing has learned about one condition: each action's record. Compacted: the latest per condition."""
+
+    event_type: Literal["immune_memory"] = "immune_memory"
+    condition: Condition
+    actions: tuple[ActionRecord, ...]
+    order: tuple[HealingKind, ...] = Field(description="The order the next case of this condition would try.")

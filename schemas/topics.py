@@ -11,7 +11,11 @@ from .events import (
     BaselineSnapshot,
     ConflictPrediction,
     DeadLetter,
+    Diagnosis,
     GroundTruth,
+    HealingAction,
+    HealingOutcome,
+    ImmuneMemory,
     Intention,
     OperatorCommand,
     QuarantineDecision,
@@ -83,6 +87,16 @@ COMMANDS = TopicSpec(
 DEADLETTER = TopicSpec(
     "immune.deadletter", "source_topic", DeadLetter, "Messages a processor could not use.", retention_ms=4 * WEEK_MS
 )
+DIAGNOSES = TopicSpec("immune.diagnoses", "agent_id", Diagnosis, "What the healer thinks ails a quarantined agent.")
+HEALING = TopicSpec(
+    "immune.healing", "agent_id", HealingAction, "Healing commands to agents, pending approvals, exhausted policies."
+)
+RECOVERY = TopicSpec(
+    "immune.recovery", "agent_id", HealingOutcome, "Verified cures and failed healing actions; quarantine releases on cures."
+)
+MEMORY = TopicSpec(
+    "immune.memory", "condition", ImmuneMemory, "What healing learned per condition.", cleanup_policy="compact"
+)
 TRUTH = TopicSpec("sim.truth", "agent_id", GroundTruth, "The simulator's infections; read by evaluation only.")
 
 REGISTRY: tuple[TopicSpec, ...] = (
@@ -97,6 +111,10 @@ REGISTRY: tuple[TopicSpec, ...] = (
     COMMANDS,
     DEADLETTER,
     TRUTH,
+    DIAGNOSES,
+    HEALING,
+    RECOVERY,
+    MEMORY,
 )
 
 _BY_NAME = {spec.name: spec for spec in REGISTRY}

@@ -8,7 +8,13 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import strategies as st
 
 from schemas import (
+    CONDITIONS,
     SEVERITIES,
+    ActionRecord,
+    Diagnosis,
+    HealingAction,
+    HealingOutcome,
+    ImmuneMemory,
     AffectedAgent,
     Anomaly,
     BaselineSnapshot,
@@ -39,6 +45,8 @@ unit = st.floats(min_value=0, max_value=1, allow_nan=False)
 scores = st.floats(min_value=0, max_value=100, allow_nan=False)
 priorities = st.integers(min_value=1, max_value=10)
 metrics = st.sampled_from(Vitals.METRICS)
+conditions = st.sampled_from(CONDITIONS)
+healing_kinds = st.sampled_from(["restart", "reset_state", "throttle", "rollback", "manual"])
 
 
 def _envelope() -> dict:
@@ -89,7 +97,7 @@ def conflict_predictions(draw) -> ConflictPrediction:
 
 @st.composite
 def operator_commands(draw) -> OperatorCommand:
-    command = draw(st.sampled_from(["quarantine", "release", "approve", "reject", "set_trust"]))
+    command = draw(st.sampled_from(["quarantine", "release", "approve", "reject", "set_trust", "heal"]))
     trust = draw(scores) if command == "set_trust" else None
     return draw(_event(OperatorCommand, agent_id=ids, command=st.just(command), trust=st.just(trust), operator=ids, note=st.text(max_size=40)))
 
@@ -138,7 +146,7 @@ EVENTS: dict[type[Event], st.SearchStrategy[Event]] = {
         QuarantineDecision,
         agent_id=ids,
         action=st.sampled_from(["quarantine", "release", "pending_approval"]),
-        reason=st.sampled_from(["low_trust", "conflict_aggressor", "critical_anomaly", "operator", "term_expired"]),
+        reason=st.sampled_from(["low_trust", "conflict_aggressor", "critical_anomaly", "operator", "term_expired", "recovered"]),
         until=st.none() | timestamps,
         offense_count=st.integers(0, 50),
         trust=st.none() | scores,
@@ -161,6 +169,51 @@ EVENTS: dict[type[Event], st.SearchStrategy[Event]] = {
         mode=st.sampled_from(["hoarder", "flood", "latency", "errors", "deceptive", "defiant"]),
         phase=st.sampled_from(["start", "end"]),
         scenario=ids,
+        cured_by=st.none() | ids,
+    ),
+    Diagnosis: _event(
+        Diagnosis,
+        agent_id=ids,
+        condition=conditions,
+        confidence=unit,
+        quarantine_id=ids,
+        previous=st.none() | conditions,
+        severe=st.booleans(),
+        detail=st.text(max_size=40),
+    ),
+    HealingAction: _event(
+        HealingAction,
+        agent_id=ids,
+        condition=conditions,
+        action=healing_kinds,
+        status=st.sampled_from(["issued", "pending_approval", "exhausted"]),
+        attempt=st.integers(1, 10),
+        diagnosis_id=ids,
+        deadline=st.none() | timestamps,
+        operator=st.none() | ids,
+    ),
+    HealingOutcome: _event(
+        HealingOutcome,
+        agent_id=ids,
+        condition=conditions,
+        action=healing_kinds,
+        outcome=st.sampled_from(["cured", "failed", "unverified", "rejected"]),
+        attempt=st.integers(1, 10),
+        diagnosis_id=ids,
+        action_id=st.none() | ids,
+        quarantine_id=ids,
+        time_to_cure_s=st.none() | non_negative,
+        samples=st.integers(0, 100),
+    ),
+    ImmuneMemory: _event(
+        ImmuneMemory,
+        condition=conditions,
+        actions=st.lists(
+            st.builds(ActionRecord, action=healing_kinds, tried=st.integers(0, 99), cured=st.integers(0, 99),
+                      failed=st.integers(0, 99), mean_time_to_cure_s=st.none() | non_negative),
+            max_size=4,
+        ).map(tuple),
+        order=st.lists(healing_kinds, max_size=4).map(tuple),
     ),
 }
 

@@ -9,7 +9,7 @@ from prometheus_client import Counter, Histogram, start_http_server
 log = logging.getLogger(__name__)
 
 # Default /metrics port per processor, so the four can run side by side on one host.
-DEFAULT_PORTS = {"baseline": 9401, "trust": 9402, "conflict": 9403, "quarantine": 9404}
+DEFAULT_PORTS = {"baseline": 9401, "trust": 9402, "conflict": 9403, "quarantine": 9404, "healing": 9405}
 FALLBACK_PORT = 9409
 
 EVENTS_IN = Counter("chorus_events_in", "Messages consumed, by source topic.", ["processor", "topic"])

@@ -243,6 +243,12 @@ class Settings(BaseSettings):
     command_max_age_s: float = Field(
         default=300.0, gt=0, description="A command older than this (signing time to broker time) is refused."
     )
+    # --- healing processor ---
+    healing_policy: str | None = Field(
+        default=None,
+        description="HealingPolicy overrides as a JSON object (action lists per condition, severe conditions, "
+        "timeouts, verification); unset = the policy's defaults.",
+    )
     # --- simulator ------------------------------------------------------------------------
     sim_broker_timeout_s: float = Field(
         default=10.0, gt=0, description="Seconds `chorus simulate` waits for the Kafka broker before giving up."

@@ -142,8 +142,8 @@ def test_every_topic_is_keyed_by_a_field_of_its_model() -> None:
         assert spec.key_field in spec.model.model_fields, spec.name
 
 
-def test_the_baselines_topic_is_compacted_and_the_rest_are_not() -> None:
-    assert {spec.name for spec in REGISTRY if spec.cleanup_policy == "compact"} == {"immune.baselines"}
+def test_baselines_and_memory_are_compacted_and_the_rest_are_not() -> None:
+    assert {spec.name for spec in REGISTRY if spec.cleanup_policy == "compact"} == {"immune.baselines", "immune.memory"}
 
 
 def test_an_unknown_topic_name_lists_the_known_ones() -> None:
