@@ -11,6 +11,7 @@ resources they share.
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -21,7 +22,7 @@ from schemas import TRUTH, GroundTruth, Intention, encode
 from . import chaos
 from .profiles import PROFILES
 from .resources import Claim, ResourceManager
-from .scenario import Scenario, agent_id
+from .scenario import HealingSpec, Scenario, agent_id
 from .wire import PRODUCER, Clock, EventIds, Templates, json_str
 
 # What the claim modes ask for: a share of the target's capacity per acquisition, priority, hold time.
@@ -46,6 +47,7 @@ class TickBatch:
     denied: int = 0
     suffering_healthy: int = 0
     healthy: int = 0
+    cured: int = 0
 
     @property
     def events(self) -> int:
@@ -78,6 +80,10 @@ class Simulation:
         self._releases: list[tuple[float, int, int, int, float]] = []  # (due_s, n, agent, resource, amount)
         self._release_n = 0
         self.ignored_inputs = 0
+        self._healing = scenario.healing or HealingSpec()
+        self._cures: list[tuple[int, int, int, str]] = []  # (due tick, n, agent, action): heaps of pending cures
+        self._heal_draws = np.zeros(self.n, dtype=np.int64)
+        self.healing_received = 0
 
     # --- setup ------------------------------------------------------------------------------------------------
 
@@ -147,16 +153,22 @@ class Simulation:
         return self.tick * self._tick_ms / 1000
 
     def step(
-        self, quarantine: Iterable[tuple[str, bool]] = (), admitted: Iterable[Intention] = ()
+        self,
+        quarantine: Iterable[tuple[str, bool]] = (),
+        admitted: Iterable[Intention] = (),
+        healing: Iterable[tuple[str, str]] = (),
     ) -> TickBatch:
         """Advance one tick. `quarantine`: (agent id, quarantined?) decisions received since the last tick;
-        `admitted`: intentions the gate let through since the last tick (gate mode only)."""
+        `admitted`: intentions the gate let through since the last tick (gate mode only);
+        `healing`: (agent id, action) healing actions issued to agents since the last tick."""
         k = self.tick
         t0_ms, t1_ms = k * self._tick_ms, (k + 1) * self._tick_ms
         t0, t1 = t0_ms / 1000, t1_ms / 1000
         batch = TickBatch(tick=k, sim_time_s=t1)
         self._apply_quarantine(quarantine)
+        self._apply_healing(healing, k)
         self._run_chaos(k, batch)
+        self._run_cures(k, batch)
         requests = np.zeros(self.n, dtype=np.int64)
         denied = np.zeros(self.n, dtype=np.int64)
         if self.gate:
@@ -182,6 +194,36 @@ class Simulation:
                     # the pool at once, instead of starving others until its leases expire.
                     self.manager.revoke(i)
 
+    def _apply_healing(self, actions: Iterable[tuple[str, str]], k: int) -> None:
+        """Each action cures the agent's current infection with its probability, after the delay. Draws come from a
+        generator of their own per agent and action count, so healing changes no other random draw of the run."""
+        delay_ticks = math.ceil(self._healing.delay / self.scenario.tick - 1e-9)
+        for agent, action in actions:
+            i = self.index.get(agent)
+            if i is None:
+                self.ignored_inputs += 1
+                continue
+            self.healing_received += 1
+            self._heal_draws[i] += 1
+            mode = int(self.mode[i])
+            if mode == 0:
+                continue
+            p = self._healing.cures.get(action, {}).get(chaos.MODES[mode - 1], 0.0)
+            draw = np.random.default_rng([self.scenario.seed, 4243, i, int(self._heal_draws[i])]).random()
+            if draw < p:
+                heapq.heappush(self._cures, (k + delay_ticks, int(self._heal_draws[i]), i, action))
+
+    def _run_cures(self, k: int, batch: TickBatch) -> None:
+        while self._cures and self._cures[0][0] <= k:
+            _, _, i, action = heapq.heappop(self._cures)
+            index = int(self.outbreak_of[i])
+            if self.mode[i] == 0 or index < 0:
+                continue  # already cured, or its infection ended on schedule
+            outbreak = next(o for o in self._outbreaks if o.index == index)
+            self.mode[i], self.outbreak_of[i], self.target[i] = 0, -1, self.primary[i]
+            self._truth(outbreak, np.array([i]), "end", self.sim_time_s, batch, cured_by=action)
+            batch.cured += 1
+
     def _run_chaos(self, k: int, batch: TickBatch) -> None:
         for outbreak in self._outbreaks:
             if outbreak.end_tick == k:
@@ -203,7 +245,10 @@ class Simulation:
                     self.target[members] = self.resource_index[outbreak.spec.resource]
                 self._truth(outbreak, members, "start", outbreak.start_s, batch)
 
-    def _truth(self, outbreak: chaos.Outbreak, members: np.ndarray, phase: str, at_s: float, batch: TickBatch) -> None:
+    def _truth(
+        self, outbreak: chaos.Outbreak, members: np.ndarray, phase: str, at_s: float, batch: TickBatch,
+        cured_by: str | None = None,
+    ) -> None:  # fmt: skip
         for i in members.tolist():
             infection = f"{self.fingerprint[:8]}-c{outbreak.index}-{self.ids[i]}"
             event = GroundTruth(
@@ -216,6 +261,7 @@ class Simulation:
                 mode=outbreak.spec.mode,
                 phase=phase,
                 scenario=self.scenario.name,
+                cured_by=cured_by,
             )
             batch.truth.append((TRUTH.key_of(event), encode(event)))
 

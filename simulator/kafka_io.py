@@ -1,5 +1,6 @@
 """The simulator's Kafka shell: a batched producer for the fleet's events and a consumer
-for what the immune system tells the fleet (quarantine decisions, admitted intentions)."""
+for what the immune system tells the fleet (quarantine decisions, admitted intentions,
+healing actions)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 
 from schemas import (
     ADMITTED,
+    HEALING,
     INTENTIONS,
     PARTITIONER,
     QUARANTINE,
     TRUTH,
     VITALS,
     DecodeError,
+    HealingAction,
     Intention,
     QuarantineDecision,
     decode,
@@ -64,6 +67,7 @@ class FleetLink:
         self._producer: Producer | None = None
         self._consumer: Consumer | None = None
         self.undelivered = 0
+        self._healing: list[tuple[str, str]] = []
 
     def check(self, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
         """Connect, verify the topics exist, and start consuming feedback from the current end of each topic."""
@@ -92,7 +96,9 @@ class FleetLink:
         )
         # Explicit end offsets taken now: OFFSET_END would be resolved later and could skip early decisions.
         assignment = []
-        for spec in [QUARANTINE] + ([ADMITTED] if self.gate else []):
+        # Healing actions are optional feedback: a broker without the topic runs the fleet without healing.
+        healing = [HEALING] if self.gate and self.prefix + HEALING.name in metadata.topics else []
+        for spec in [QUARANTINE] + ([ADMITTED] if self.gate else []) + healing:
             name = self.prefix + spec.name
             for p in metadata.topics[name].partitions:
                 _, high = self._consumer.get_watermark_offsets(TopicPartition(name, p), timeout=timeout_s)
@@ -136,6 +142,10 @@ class FleetLink:
                     decision = decode(QuarantineDecision, raw, topic=QUARANTINE.name)
                     if decision.run_id == self.run_id and decision.action != "pending_approval":
                         quarantine.append((decision.agent_id, decision.action == "quarantine"))
+                elif message.topic() == self.prefix + HEALING.name:
+                    action = decode(HealingAction, raw, topic=HEALING.name)
+                    if action.run_id == self.run_id and action.status == "issued":
+                        self._healing.append((action.agent_id, action.action))
                 else:
                     intention = decode(Intention, raw, topic=ADMITTED.name)
                     if intention.run_id == self.run_id:
@@ -143,6 +153,11 @@ class FleetLink:
             except DecodeError:
                 self.skipped_inputs += 1
         return quarantine, admitted
+
+    def healing(self) -> list[tuple[str, str]]:
+        """(agent id, action) healing actions received by `feedback` since the last call."""
+        taken, self._healing = self._healing, []
+        return taken
 
     def wait(self, seconds: float) -> None:
         """Serve delivery reports while pacing."""

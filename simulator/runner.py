@@ -45,6 +45,8 @@ class RunSummary:
     interrupted: bool
     peak_suffering_share: float
     degraded_healthy: int  # never-infected agents that suffered contention for DEGRADED_MIN_TICKS or more
+    healing_received: int = 0  # healing actions the fleet received
+    cured: int = 0  # infections a healing action cured
 
     @property
     def events(self) -> int:
@@ -69,7 +71,7 @@ def run(
     """Run to the end of the scenario (or Ctrl-C). `speed` None runs as fast as possible."""
     tick_s = sim.scenario.tick
     started = last_report = time.monotonic()
-    events_at_report = events = granted = denied = admitted_n = decisions_n = 0
+    events_at_report = events = granted = denied = admitted_n = decisions_n = cured = 0
     peak = 0.0
     interrupted = False
     batch = None
@@ -78,11 +80,12 @@ def run(
             quarantine, admitted = link.feedback()
             admitted_n += len(admitted)
             decisions_n += len(quarantine)
-            batch = sim.step(quarantine, admitted)
+            batch = sim.step(quarantine, admitted, link.healing())
             link.send(batch)
             events += batch.events
             granted += batch.granted
             denied += batch.denied
+            cured += batch.cured
             peak = max(peak, batch.suffering_healthy / max(1, batch.healthy))
             if speed:
                 _pace(link, started + (sim.tick * tick_s) / speed)
@@ -115,6 +118,8 @@ def run(
         interrupted=interrupted,
         peak_suffering_share=peak,
         degraded_healthy=sim.degraded_healthy,
+        healing_received=sim.healing_received,
+        cured=cured,
     )
 
 

@@ -84,6 +84,27 @@ class ChaosSpec(_Strict):
         return self
 
 
+# What each healing action cures in the simulated fleet (infection mode -> probability); "manual" is
+# an operator fixing the agent by hand. Nothing but that cures defiance.
+DEFAULT_CURES: dict[str, dict[str, float]] = {
+    "restart": {"latency": 0.9, "errors": 0.9},
+    "throttle": {"flood": 0.9},
+    "reset_state": {"hoarder": 0.9},
+    "rollback": {"deceptive": 0.9},
+    "manual": {"hoarder": 1.0, "flood": 1.0, "latency": 1.0, "errors": 1.0, "deceptive": 1.0, "defiant": 1.0},
+}
+
+
+class HealingSpec(_Strict):
+    """How simulated agents respond to healing actions (`immune.healing`)."""
+
+    cures: dict[str, dict[InfectionMode, Annotated[float, Field(ge=0.0, le=1.0)]]] = Field(
+        default_factory=lambda: {k: dict(v) for k, v in DEFAULT_CURES.items()},
+        description="Action -> infection mode -> probability that the action cures it.",
+    )
+    delay: float = Field(default=3.0, ge=0.0, description="Simulated seconds from an action to its cure.")
+
+
 class Scenario(_Strict):
     name: Id
     description: str = ""
@@ -94,6 +115,7 @@ class Scenario(_Strict):
     agents: AgentsSpec
     resources: tuple[ResourceSpec, ...] = Field(min_length=1)
     chaos: tuple[ChaosSpec, ...] = ()
+    healing: HealingSpec | None = Field(default=None, description="Responses to healing actions; omitted: the defaults.")
 
     @field_validator("resources")
     @classmethod
@@ -133,7 +155,9 @@ class Scenario(_Strict):
 
     def fingerprint(self) -> str:
         """A short digest of everything that shapes the event stream (never the run id)."""
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+        # A scenario without a healing section digests as it did before healing existed: same event ids.
+        dumped = self.model_dump_json(exclude={"healing"} if self.healing is None else None)
+        return hashlib.sha256(dumped.encode()).hexdigest()[:16]
 
 
 def _is_agent_of(candidate: str, count: int) -> bool:
