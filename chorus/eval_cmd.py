@@ -16,6 +16,7 @@ from simulator import Progress, ScenarioError, load_scenario
 from . import stack
 from .console import StatusLine
 from .evaluation import RECALL_WINDOW_S, score
+from .healing_score import score_healing
 from .observer import RunView
 from .pipeline import PipelineRun, run_scenario
 
@@ -94,6 +95,7 @@ def _results(name: str, on: PipelineRun | None, off: PipelineRun) -> dict:
         "quarantined": list(result.quarantined),
         "false_quarantined_agents": list(result.false_quarantines),
         "per_agent_time_to_quarantine_s": result.time_to_quarantine_s,
+        "healing": score_healing(view.truth, view.decisions, view.healing).report() if on is not None else None,
     }
 
 
@@ -114,9 +116,27 @@ def _print(r: dict) -> None:
         ("healthy degraded, immune on", fmt(r["degraded_healthy"]["immune_on"])),
         ("healthy degraded, immune off", fmt(r["degraded_healthy"]["immune_off"])),
     ]
+    if r.get("healing"):
+        rows += _healing_rows(r["healing"], fmt)
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
         click.echo(f"{label:<{width}}  {value}")
+
+
+def _healing_rows(h: dict, fmt) -> list[tuple[str, str]]:  # noqa: ANN001 - the formatter above
+    def figures(prefix: str, f: dict) -> list[tuple[str, str]]:
+        ttc = f["time_to_cure_s"]
+        return [
+            (f"{prefix}cured / infected", f"{f['cured']}/{f['infected']} ({fmt(f['share_cured'])})"),
+            (f"{prefix}quarantine -> verified cure p50/max (s)", f"{fmt(ttc['p50'])}/{fmt(ttc['max'])}"),
+            (f"{prefix}healing actions per cure", fmt(f["actions_per_cure"])),
+        ]
+
+    rows = figures("healing: ", h) + [("healing: released uncured (must be 0)", fmt(h["released_uncured"]))]
+    if len(h["waves"]) > 1:
+        for n, wave in enumerate(h["waves"], 1):
+            rows += figures(f"  wave {n}: ", wave)
+    return rows
 
 
 def _progress():  # noqa: ANN202 - a closure

@@ -14,21 +14,29 @@ from schemas import (
     ADMITTED,
     ANOMALIES,
     CONFLICTS,
+    DIAGNOSES,
+    HEALING,
+    MEMORY,
     QUARANTINE,
+    RECOVERY,
     TRUST,
     TRUTH,
     Anomaly,
     ConflictPrediction,
     DecodeError,
+    Diagnosis,
     Event,
     GroundTruth,
+    HealingAction,
+    HealingOutcome,
+    ImmuneMemory,
     Intention,
     QuarantineDecision,
     TrustChange,
     decode,
 )
 
-WATCHED = (ANOMALIES, TRUST, CONFLICTS, QUARANTINE, TRUTH)
+WATCHED = (ANOMALIES, TRUST, CONFLICTS, QUARANTINE, TRUTH, DIAGNOSES, HEALING, RECOVERY, MEMORY)
 
 
 @dataclass
@@ -42,6 +50,7 @@ class RunView:
     infections: dict[str, GroundTruth] = field(default_factory=dict)  # agent -> first infection start
     truth: list[GroundTruth] = field(default_factory=list)
     admitted: dict[str, Intention] = field(default_factory=dict)  # by event_id; kept apart: many, never causes
+    healing: list[Diagnosis | HealingAction | HealingOutcome | ImmuneMemory] = field(default_factory=list)
     undecodable: int = 0
 
     def add(self, event: Event) -> None:
@@ -57,6 +66,8 @@ class RunView:
                 self.trust[event.agent_id] = event.after
             case QuarantineDecision():
                 self.decisions.append(event)
+            case Diagnosis() | HealingAction() | HealingOutcome() | ImmuneMemory():
+                self.healing.append(event)
             case GroundTruth():
                 self.truth.append(event)
                 if event.phase == "start" and event.agent_id not in self.infections:
@@ -106,6 +117,12 @@ def describe(event: Event | str) -> str:
             )
         case QuarantineDecision():
             return f"{event.action} ({event.reason}{': ' + event.detail if event.detail else ''})"
+        case Diagnosis():
+            return f"diagnosis {event.condition} (confidence {event.confidence:.2f}: {event.detail})"
+        case HealingAction():
+            return f"healing {event.action} {event.status} (attempt {event.attempt}, {event.condition})"
+        case HealingOutcome():
+            return f"healing {event.action} {event.outcome} ({event.detail})"
         case _:
             return f"{event.event_type} {event.event_id}"
 

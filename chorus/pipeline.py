@@ -28,7 +28,7 @@ from . import admin, stack
 from .errors import PipelineError
 from .observer import Observer, RunView
 
-PROCESSORS = ("baseline", "trust", "conflict", "quarantine")
+PROCESSORS = ("baseline", "trust", "conflict", "quarantine", "healing")
 READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 20.0
 DRAIN_QUIET_S = 3.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from processors.runtime import Processor, Settings, Step, build_app
-from schemas import ADMITTED, ANOMALIES, COMMANDS, CONFLICTS, INTENTIONS, TRUST, Event, Intention
+from schemas import ADMITTED, ANOMALIES, COMMANDS, CONFLICTS, INTENTIONS, RECOVERY, TRUST, Event, Intention
 
 from . import metrics as m
 from .book import PRODUCER
@@ -27,6 +27,7 @@ def policy_from(settings: Settings) -> QuarantinePolicy:
         max_term_s=settings.quarantine_max_term_s,
         fleet_cap=settings.quarantine_fleet_cap,
         active_window_s=settings.quarantine_active_window_s,
+        release_on_recovery=settings.quarantine_release_on_recovery,
     )
 
 
@@ -46,7 +47,7 @@ def make_processor(settings: Settings) -> Processor[BookState]:
     return Processor(
         name=PRODUCER,
         # Intentions last in the list changes nothing about order: the runtime keeps each batch's order.
-        sources=(TRUST, CONFLICTS, ANOMALIES, COMMANDS, INTENTIONS),
+        sources=(TRUST, CONFLICTS, ANOMALIES, COMMANDS, RECOVERY, INTENTIONS),
         state_model=BookState,
         entities_of=lambda _event: (FLEET,),
         step=fleet_step,

@@ -16,6 +16,7 @@ from schemas import (
     Anomaly,
     ConflictPrediction,
     Event,
+    HealingOutcome,
     Intention,
     OperatorCommand,
     QuarantineAction,
@@ -84,6 +85,8 @@ class QuarantineBook:
             )
         elif isinstance(event, OperatorCommand):
             decided = self._on_command(event)
+        elif isinstance(event, HealingOutcome):
+            decided = self._on_recovery(event)
         else:
             raise TypeError(f"the quarantine book does not take {type(event).__name__}")
         return Verdict(expired + ((decided,) if decided else ()))
@@ -93,6 +96,8 @@ class QuarantineBook:
         if self.watermark is not None and at <= self.watermark:
             return ()
         self.watermark = at
+        if self.policy.release_on_recovery:
+            return ()  # terms still count offenses; only a verified recovery or an operator releases
         due = sorted(
             (self.agents[a] for a, until in self._terms.items() if until is not None and until <= at),
             key=lambda s: (s.until, s.agent_id),
@@ -121,7 +126,7 @@ class QuarantineBook:
         if state.status == "free" and change.after < self.policy.trust_threshold:
             return self._policy_quarantine(state.agent_id, "low_trust", change)
         expired = state.status == "quarantined" and state.until is not None and state.until <= change.occurred_at
-        if expired and change.after >= self.policy.release_trust:
+        if expired and change.after >= self.policy.release_trust and not self.policy.release_on_recovery:
             return self._release(state, "term_expired", change, detail="term over and trust recovered")
         return None
 
@@ -136,6 +141,13 @@ class QuarantineBook:
         if conflict.risk <= self.policy.conflict_risk:
             return None
         return self._policy_quarantine(conflict.most_aggressive, "conflict_aggressor", conflict)
+
+    def _on_recovery(self, outcome: HealingOutcome) -> QuarantineDecision | None:
+        """A verified cure of this very quarantine (not an earlier one's) releases the agent."""
+        state = self.agent(outcome.agent_id)
+        if outcome.outcome != "cured" or state.status != "quarantined" or state.decision_id != outcome.quarantine_id:
+            return None
+        return self._release(state, "recovered", outcome, detail=f"verified cure: {outcome.action} ({outcome.detail})")
 
     def _on_command(self, cmd: OperatorCommand) -> QuarantineDecision | None:
         decided = self._obey(cmd)

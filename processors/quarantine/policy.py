@@ -17,6 +17,9 @@ class QuarantinePolicy:
     max_term_s: float = 600.0
     fleet_cap: float = 0.2
     active_window_s: float = 120.0
+    # Release only on a verified recovery (the healing processor's `cured` outcome) or an operator's
+    # command; False restores release by term expiry with recovered trust.
+    release_on_recovery: bool = True
 
     def term(self, offense: int) -> timedelta:
         """The n-th offense (1-based) is held base * multiplier^(n-1), up to the maximum."""

@@ -147,6 +147,11 @@ class Settings(BaseSettings):
     quarantine_active_window_s: float = Field(
         default=120.0, gt=0, description="Agents seen within this event time count as active."
     )
+    quarantine_release_on_recovery: bool = Field(
+        default=True,
+        description="Release only on a verified recovery (immune.recovery) or an operator's command; "
+        "false: when the term is over and trust recovered.",
+    )
 
     # --- processor runtime (issue 4) ---
     app_id_suffix: str = Field(

@@ -245,7 +245,7 @@ def test_the_aggressor_of_a_high_risk_conflict_is_quarantined_and_its_intentions
     tail = Tail(services.kafka, [QUARANTINE, ADMITTED], run_id)
     sources = [INTENTIONS.name, CONFLICTS.name, TRUST.name, "immune.anomalies", COMMANDS.name]
     try:
-        with worker("quarantine", services, run_id, sources):
+        with worker("quarantine", services, run_id, sources, CHORUS_QUARANTINE_RELEASE_ON_RECOVERY="false"):
             produce(services.kafka, INTENTIONS, [intention(run_id, i, a, 0.0) for i, a in enumerate(fleet)])
             tail.until(lambda seen: sum(t == ADMITTED.name for t, _ in seen) >= 10)
             conflict = ConflictPrediction(

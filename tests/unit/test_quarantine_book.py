@@ -23,7 +23,9 @@ from schemas import (
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 RUN = "run"
-POLICY = QuarantinePolicy(base_term_s=10, term_multiplier=2, max_term_s=100, fleet_cap=0.2, active_window_s=60)
+POLICY = QuarantinePolicy(
+    base_term_s=10, term_multiplier=2, max_term_s=100, fleet_cap=0.2, active_window_s=60, release_on_recovery=False
+)
 
 
 def at(s: float) -> datetime:
@@ -256,6 +258,7 @@ policies = st.builds(
     max_term_s=st.floats(30, 200),
     fleet_cap=st.sampled_from([0.0, 0.1, 0.2, 0.34, 0.5, 1.0]),
     active_window_s=st.floats(5, 200),
+    release_on_recovery=st.booleans(),
 )
 
 
