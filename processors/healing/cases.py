@@ -15,7 +15,9 @@ A cure is verified, never assumed: `verify_samples` consecutive vitals samples a
 action, each within `verify_z` standard deviations of the agent's baseline on every
 metric, and no claim since the action began (an acquisition of its own while held — the
 gate holds it, but it shows the agent ignores its quarantine — or a conflict window begun
-after the action that names it). A held agent's fair share is nothing. A
+after the action that names it). A held agent's fair share is nothing. The fleet learns of a quarantine with a delay, so
+for `defiance_grace_s` after it the agent's claims are not held against it and no sample
+counts towards a cure. A
 condition in `operator_verified` (deception, defiance: a held agent cannot show those
 cured) reaches `cured` only through an operator's `heal`.
 """
@@ -160,17 +162,18 @@ def _on_conflict(agent: str, state: AgentHealth, c: ConflictPrediction, policy: 
     case = state.case
     if case is None:
         return
-    if case.action_at is not None and c.window_start >= case.action_at:
+    held_from = _held_from(case, policy)
+    if case.action_at is not None and c.window_start >= max(case.action_at, held_from):
         case.claimed, case.good = True, 0
-    # Claims in a window that began after the quarantine: the agent ignores its quarantine.
-    if c.window_start >= case.since and case.condition not in (None, "defiance"):
+    # Claims in a window that began after the quarantine reached the agent: it ignores its quarantine.
+    if c.window_start >= held_from and case.condition not in (None, "defiance"):
         _diagnose(agent, state, c, policy, r, forced="defiance")
 
 
 def _on_claim(agent: str, state: AgentHealth, i: Intention, policy: HealingPolicy, r: Result) -> None:
     """An acquisition after the quarantine took effect: the agent ignores its quarantine (the gate holds it)."""
     case = state.case
-    if case is None or i.action != "acquire" or i.occurred_at <= case.since:
+    if case is None or i.action != "acquire" or i.occurred_at <= _held_from(case, policy):
         return
     r.changed = True
     if case.action_at is not None and i.occurred_at > case.action_at:
@@ -226,6 +229,8 @@ def _on_vitals(agent: str, state: AgentHealth, v: Vitals, policy: HealingPolicy,
         return
     if case.status != "healing" or case.action_at is None or v.occurred_at <= case.action_at:
         return
+    if v.occurred_at <= _held_from(case, policy):
+        return  # whether it defies its quarantine is not known yet: nothing counts towards a cure
     r.changed = True
     case.good = case.good + 1 if _within_baseline(state.baseline, v, policy) and not case.claimed else 0
     operator_only = case.condition in policy.operator_verified and case.action != "manual"
@@ -259,6 +264,7 @@ def _diagnose(
         [a for a in state.anomalies if a.at >= horizon],
         [c for c in state.conflicts if c.at >= horizon],
         [t for t in state.trust if t.at >= horizon],
+        _held_from(case, policy),
     )
     if forced is not None and finding.condition != forced:
         return  # the rules must agree with what triggered a re-diagnosis; they always do for defiance
@@ -338,6 +344,11 @@ def _outcome(agent: str, case: Case, cause: Event, outcome: str, detail: str) ->
         samples=case.good,
         detail=detail,
     )
+
+
+def _held_from(case: Case, policy: HealingPolicy) -> datetime:
+    """From when the agent surely knows it is held: its claims after this are defiance."""
+    return case.since + timedelta(seconds=policy.defiance_grace_s)
 
 
 def _within_baseline(baseline: dict[str, tuple[float, float]] | None, v: Vitals, policy: HealingPolicy) -> bool:

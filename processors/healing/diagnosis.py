@@ -5,7 +5,7 @@ evidence ids, whatever order it was gathered in (evidence is sorted before use).
 
 Rules, first match wins:
 1. *defiance*: the agent claimed resources in a conflict window that began after its
-   quarantine (a held agent that obeys claims nothing).
+   quarantine had reached it (`held_from`; a held agent that obeys claims nothing).
 2. a claim pattern (named most aggressive, or aggressive with at least twice its fair
    share, or quarantined as a conflict aggressor): *resource_hoarding* when its vitals
    deviated too (a hoarder's own load shows), else *deception* (hoards while looking healthy).
@@ -67,12 +67,14 @@ def diagnose(
     anomalies: Sequence[AnomalySeen],
     conflicts: Sequence[ConflictSeen],
     trust: Sequence[TrustSeen],
+    held_from: datetime | None = None,
 ) -> Finding:
-    """The condition of an agent quarantined at `since` for `reason`, from the evidence around it."""
+    """The condition of an agent quarantined at `since` for `reason`, from the evidence around it; claims
+    from `held_from` on (default `since`) are defiance."""
     anomalies = sorted(anomalies, key=lambda a: (a.at, a.id))
     conflicts = sorted(conflicts, key=lambda c: (c.at, c.id))
     trust = sorted(trust, key=lambda t: (t.at, t.id))
-    defied = [c for c in conflicts if c.window_start >= since]
+    defied = [c for c in conflicts if c.window_start >= (held_from or since)]
     if defied:
         return Finding("defiance", _confidence(0.95, len(defied)), _ids(defied), f"claimed in {len(defied)} "
                        "conflict window(s) that began after its quarantine")  # fmt: skip

@@ -46,6 +46,12 @@ class HealingPolicy(BaseModel):
     diagnosis_delay_s: float = Field(
         default=4.0, ge=0, description="Event time after a quarantine during which evidence is still gathered."
     )
+    defiance_grace_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="Event time after a quarantine during which the agent's own claims are not defiance (the fleet "
+        "learns of its quarantine with a delay) and no cure is verified.",
+    )
     evidence_horizon_s: float = Field(default=120.0, gt=0, description="How far back evidence counts.")
     evidence_cap: int = Field(default=16, ge=1, description="Evidence items kept per agent and kind.")
     agent_memory_cap: int = Field(default=256, ge=1, description="Agents whose own outcomes memory keeps per condition.")

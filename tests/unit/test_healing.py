@@ -23,7 +23,7 @@ from tests.healing_ward import (
     vitals,
 )
 
-POLICY = HealingPolicy(action_timeout_s=10, verify_samples=3, diagnosis_delay_s=2)
+POLICY = HealingPolicy(action_timeout_s=10, verify_samples=3, diagnosis_delay_s=2, defiance_grace_s=3)
 SICK_CPU = 0.6
 
 
@@ -229,7 +229,8 @@ def test_a_defiant_agent_is_never_cured_without_an_operator_heal(healthy, every,
 
 def test_claims_while_held_are_defiance_at_once() -> None:
     ward = Ward(POLICY)
-    ward.feed(baseline("z", 0), quarantine("z", 10, "low_trust"), claim("z", 10.5))
+    # A claim within the grace (the fleet had not heard yet) is not defiance; one after it is.
+    ward.feed(baseline("z", 0), quarantine("z", 10, "low_trust"), claim("z", 10.5), claim("z", 13.5))
     for t in range(11, 16):
         ward.feed(vitals("z", t))
     assert [d.condition for d in ward.of(Diagnosis)] == ["defiance"]
@@ -240,3 +241,16 @@ def test_policy_overrides_merge_into_the_defaults() -> None:
     assert policy.actions["request_flood"] == ("throttle",)
     assert policy.actions["resource_hoarding"] == DEFAULT_ACTIONS["resource_hoarding"]
     assert policy.verify_samples == 7
+
+
+def test_claims_before_the_quarantine_reached_the_agent_are_not_defiance() -> None:
+    ward = Ward(POLICY)
+    ward.feed(baseline("f", 0), anomaly("f", 9, "requests_per_s", 300.0), quarantine("f", 10, "critical_anomaly"))
+    ward.feed(*[claim("f", 10 + k / 4) for k in range(1, 12)])  # the fleet hears of it ~3 s late
+    cured_from = None
+    for t in range(11, 60):
+        outs = ward.feed(vitals("f", t, **({} if cured_from and t >= cured_from else {"requests_per_s": 300.0})))
+        if any(isinstance(e, HealingAction) and e.action == "throttle" for e in outs):
+            cured_from = t + 2
+    assert [d.condition for d in ward.of(Diagnosis)] == ["request_flood"]
+    assert [(o.action, o.outcome) for o in ward.of(HealingOutcome)] == [("restart", "failed"), ("throttle", "cured")]
