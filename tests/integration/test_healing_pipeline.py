@@ -4,7 +4,8 @@ processes; the test plays the fleet (vitals, a baseline, evidence) and the opera
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -84,6 +85,18 @@ def command(run_id: str, agent: str, t: float, what: str) -> OperatorCommand:
                            agent_id=agent, command=what, operator="alice")  # fmt: skip
 
 
+def pace(t: float) -> None:
+    """Keep event time behind the wall clock: the ingress rule refuses events dated ahead of the broker."""
+    while at(t) > datetime.now(UTC) + timedelta(seconds=5):
+        time.sleep(0.1)
+
+
+def listen(tail: Tail, seconds: float) -> list:
+    """What the tail has seen after reading for `seconds` more."""
+    until = time.monotonic() + seconds
+    return tail.until(lambda _seen: time.monotonic() >= until, timeout_s=seconds + 5)
+
+
 def of(seen, kind, agent, **match):  # noqa: ANN001, ANN201
     return [e for _, e in seen if isinstance(e, kind) and e.agent_id == agent
             and all(getattr(e, k) == v for k, v in match.items())]  # fmt: skip
@@ -96,7 +109,7 @@ def test_a_hoarder_is_diagnosed_healed_verified_and_released_and_a_rejected_seve
     fleet = [f"a{i}" for i in range(5)] + ["hog", "liar"]
     try:
         with (
-            worker("quarantine", services, run_id, Q_SOURCES),
+            worker("quarantine", services, run_id, Q_SOURCES, CHORUS_QUARANTINE_FLEET_CAP="1.0"),
             worker("healing", services, run_id, H_SOURCES, **HEALING_ENV),
         ):
             produce(services.kafka, BASELINES, [baseline(run_id, a) for a in ("hog", "liar")])
@@ -109,10 +122,11 @@ def test_a_hoarder_is_diagnosed_healed_verified_and_released_and_a_rejected_seve
             t, cured_from = 3.0, None
             # Play the fleet: one vitals sample a second; the hoarder is sick until the policy's action reaches it.
             while not of(seen, QuarantineDecision, "hog", action="release"):
+                pace(t)
                 sick = cured_from is None or t < cured_from
                 produce(services.kafka, VITALS, [vitals(run_id, "hog", t, **({"cpu": 0.6} if sick else {})),
                                                  vitals(run_id, "liar", t)])  # fmt: skip
-                seen = tail.until(lambda s: True, timeout_s=1)
+                seen = listen(tail, 0.5)
                 if cured_from is None and of(seen, HealingAction, "hog", status="issued", action="reset_state"):
                     cured_from = t + 1
                 t += 1
@@ -122,8 +136,9 @@ def test_a_hoarder_is_diagnosed_healed_verified_and_released_and_a_rejected_seve
             produce(services.kafka, COMMANDS, [command(run_id, "liar", t, "reject")])
             seen = tail.until(lambda s: len(of(s, HealingOutcome, "liar", outcome="rejected")))
             for k in range(8):  # healthy-looking vitals go on: a rejected healing keeps it held all the same
+                pace(t + 1 + k)
                 produce(services.kafka, VITALS, [vitals(run_id, "liar", t + 1 + k)])
-            seen = tail.until(lambda s: True, timeout_s=4)
+            seen = listen(tail, 4.0)
     finally:
         tail.close()
 
