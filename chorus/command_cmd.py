@@ -13,7 +13,7 @@ from processors.runtime.errors import BrokerUnavailable, KeyFileError, SecurityC
 
 # CLI verb -> OperatorCommand.command
 VERBS = {"quarantine": "quarantine", "release": "release", "approve": "approve", "reject": "reject",
-         "set-trust": "set_trust"}
+         "set-trust": "set_trust", "heal": "heal"}
 
 
 @click.command("command")
@@ -26,7 +26,8 @@ VERBS = {"quarantine": "quarantine", "release": "release", "approve": "approve",
 def command(verb: str, agent: str, value: float | None, reason: str, operator: str | None, run_id: str | None) -> None:
     """Sign an operator command with CHORUS_OPERATOR_KEY and publish it.
 
-    VERB is quarantine, release, approve, reject or set-trust. Trust and quarantine act on it only
+    VERB is quarantine, release, approve, reject, set-trust or heal (an operator heals a held agent by hand;
+    approve/reject also answer a healing waiting for approval). Trust, quarantine and healing act on it only
     if its signature verifies against a key in their CHORUS_OPERATOR_PUBLIC_KEYS, it reaches the
     broker within CHORUS_COMMAND_MAX_AGE_S of signing, and its nonce is new.
     """

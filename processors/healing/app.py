@@ -53,6 +53,7 @@ def make_processor(policy: HealingPolicy) -> Processor[HealingState]:
         state_model=HealingState,
         entities_of=entities_of,
         step=healing_step,
+        verifies_commands=True,  # approve, reject and heal act only when signed by a trusted operator
     )
 
 

@@ -74,6 +74,7 @@ class Case(BaseModel):
     deadline: datetime | None = None
     attempt: int = 0
     operator: str | None = None
+    clock: datetime | None = None  # the agent's own event time: its latest vitals sample
     good: int = 0
     claimed: bool = False  # claimed resources since the action began
     defied: bool = False  # claimed resources while held
@@ -223,6 +224,8 @@ def _on_vitals(agent: str, state: AgentHealth, v: Vitals, policy: HealingPolicy,
     case = state.case
     if case is None:
         return
+    case.clock = max(case.clock or v.occurred_at, v.occurred_at)
+    r.changed = True
     if case.status == "observing":
         if v.occurred_at >= case.since + timedelta(seconds=policy.diagnosis_delay_s):
             _diagnose(agent, state, v, policy, r)
@@ -296,6 +299,9 @@ def _issue(
 ) -> None:  # fmt: skip
     case = state.case
     assert case is not None and case.condition is not None and case.diagnosis_id is not None
+    # An operator's command carries the operator's clock; the action runs on the agent's (its vitals), which in
+    # a replay or a simulation is another clock altogether.
+    start = max(case.clock, case.since) if case.clock is not None else cmd.occurred_at
     action = HealingAction(
         event_id=derive_event_id(PRODUCER, tag, agent, case.action_id or case.diagnosis_id, cmd.event_id),
         occurred_at=cmd.occurred_at,
@@ -308,13 +314,14 @@ def _issue(
         status="issued",
         attempt=case.attempt if tag == "approved" else case.attempt + 1,
         diagnosis_id=case.diagnosis_id,
-        deadline=cmd.occurred_at + timedelta(seconds=policy.action_timeout_s),
+        deadline=start + timedelta(seconds=policy.action_timeout_s),
         operator=cmd.operator,
         detail=detail,
     )
     r.outputs.append(Output(HEALING, action))
     r.history.append(f"{cmd.occurred_at.isoformat()} {agent} {kind} issued ({detail})")
     _start(case, action)
+    case.action_at = start
     r.changed = True
 
 

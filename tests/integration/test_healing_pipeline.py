@@ -29,11 +29,11 @@ from schemas import (
     HealingAction,
     HealingOutcome,
     MetricBaseline,
-    OperatorCommand,
     QuarantineDecision,
     Vitals,
 )
 from tests.integration.test_conflict_quarantine_pipeline import T0, Tail, intention, produce, worker
+from tests.operators import make_key
 
 pytestmark = pytest.mark.integration
 
@@ -80,11 +80,6 @@ def cpu_anomaly(run_id: str, agent: str, t: float) -> Anomaly:
                    sustained_samples=3)  # fmt: skip
 
 
-def command(run_id: str, agent: str, t: float, what: str) -> OperatorCommand:
-    return OperatorCommand(event_id=f"{run_id}-o-{agent}-{what}", occurred_at=at(t), producer="test", run_id=run_id,
-                           agent_id=agent, command=what, operator="alice")  # fmt: skip
-
-
 def pace(t: float) -> None:
     """Keep event time behind the wall clock: the ingress rule refuses events dated ahead of the broker."""
     while at(t) > datetime.now(UTC) + timedelta(seconds=5):
@@ -103,14 +98,16 @@ def of(seen, kind, agent, **match):  # noqa: ANN001, ANN201
 
 
 def test_a_hoarder_is_diagnosed_healed_verified_and_released_and_a_rejected_severe_case_stays_held(
-    services, run_id
+    services, run_id, tmp_path
 ) -> None:
+    alice = make_key(tmp_path, "alice")
+    keys = {"CHORUS_OPERATOR_PUBLIC_KEYS": str(alice.public_path)}
     tail = Tail(services.kafka, [QUARANTINE, DIAGNOSES, HEALING, RECOVERY], run_id)
     fleet = [f"a{i}" for i in range(5)] + ["hog", "liar"]
     try:
         with (
-            worker("quarantine", services, run_id, Q_SOURCES, CHORUS_QUARANTINE_FLEET_CAP="1.0"),
-            worker("healing", services, run_id, H_SOURCES, **HEALING_ENV),
+            worker("quarantine", services, run_id, Q_SOURCES, CHORUS_QUARANTINE_FLEET_CAP="1.0", **keys),
+            worker("healing", services, run_id, H_SOURCES, **HEALING_ENV, **keys),
         ):
             produce(services.kafka, BASELINES, [baseline(run_id, a) for a in ("hog", "liar")])
             produce(services.kafka, INTENTIONS, [intention(run_id, i, a, 0.5) for i, a in enumerate(fleet)])
@@ -133,7 +130,7 @@ def test_a_hoarder_is_diagnosed_healed_verified_and_released_and_a_rejected_seve
                 assert t < 90, f"no release by event time {t}: {[(type(e).__name__) for _, e in seen]}"
             # The severe case: pending approval; the operator rejects it.
             seen = tail.until(lambda s: len(of(s, HealingAction, "liar", status="pending_approval")))
-            produce(services.kafka, COMMANDS, [command(run_id, "liar", t, "reject")])
+            produce(services.kafka, COMMANDS, [alice.sign("liar", "reject", run_id=run_id, operator="alice")])
             seen = tail.until(lambda s: len(of(s, HealingOutcome, "liar", outcome="rejected")))
             for k in range(8):  # healthy-looking vitals go on: a rejected healing keeps it held all the same
                 pace(t + 1 + k)
