@@ -29,6 +29,7 @@ from .ledger import Record
 from .observer import describe as describe_decision
 
 RECENT = timedelta(minutes=1)
+FLEET_CLOCK = (Anomaly, TrustChange, ConflictPrediction)
 CHAIN_DEPTH = 4
 CHAIN_FANOUT = 3
 WARNING_BELOW, QUARANTINE_BELOW = 60.0, 30.0
@@ -303,7 +304,9 @@ def status(
     groups: Iterable[object],
 ) -> Status:
     """`groups`: readers.GroupView per running processor."""
-    as_of = max((r.event.occurred_at for r in records), default=None)
+    # The fleet's event time: what the processors observed. Operator commands carry their signer's
+    # wall clock (and so do decisions they cause), which need not be the fleet's (a simulation, a replay).
+    as_of = max((r.event.occurred_at for r in records if isinstance(r.event, FLEET_CLOCK)), default=None)
     recent = Counter()
     last_output: dict[str, datetime] = {}
     dead: Counter[str] = Counter()

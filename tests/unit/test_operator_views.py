@@ -101,14 +101,16 @@ def test_status_lists_held_and_pending_from_each_agents_latest_decision() -> Non
         decision("d1", "a", 1, "quarantine", "x"), decision("d2", "b", 2, "pending_approval", "y"),
         decision("d3", "c", 3, "quarantine", "z"), decision("d4", "c", 40, "release", "d3"),
         anomaly("an1", "a", 100), anomaly("an0", "a", 10),
+        decision("d5", "e", 5000, "release", "cmd"),  # caused by an operator: dated by the signer's clock
     )
     s = views.status(RUN, ledger.snapshot(), {"a": 10.0, "b": 45.0, "c": 80.0, "d": 100.0}, ledger.decision_state(), [])
     assert [h.agent_id for h in s.quarantined] == ["a"]
     assert [(h.agent_id, h.decision_id) for h in s.pending] == [("b", "d2")]
-    assert s.agents_seen == 4 and s.warning == 1
+    assert s.agents_seen == 5 and s.warning == 1
     assert s.anomalies_last_minute == 1  # event time: the minute before the newest event (t=100)
+    assert s.as_of == at(100)
     assert sum(s.trust_buckets.values()) == 4 and s.trust_buckets["90-100"] == 1
-    assert s.ledger_seq == 6
+    assert s.ledger_seq == 7
     assert [p.state for p in s.processors] == ["absent"] * 4
 
 
