@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from datetime import datetime
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from processors.runtime.security import client_config
 from processors.runtime.topics import probe_consumer, serving_end_offsets
 from schemas import (
     ANOMALIES,
@@ -58,6 +60,7 @@ class Record:
     offset: int
     broker_ms: int
     event: Event
+    read_at: float = 0.0  # time.monotonic() when this process read it (latency measurements)
 
 
 def agents_of(event: Event) -> tuple[str, ...]:
@@ -85,7 +88,7 @@ class Ledger:
         with self._changed:
             if event.event_id in self.by_id:
                 return None  # a redelivered duplicate: same id, same decision
-            record = Record(len(self.records) + 1, topic, partition, offset, broker_ms, event)
+            record = Record(len(self.records) + 1, topic, partition, offset, broker_ms, event, time.monotonic())
             self.records.append(record)
             self.by_id[event.event_id] = record
             for agent in agents_of(event):
@@ -177,7 +180,7 @@ def _murmur2(data: bytes) -> int:
 def _consumer(bootstrap: str, group: str) -> Consumer:
     # Assigned partitions only: the group is never joined, nothing is committed. A short broker-side
     # fetch wait: a reader that stops at the end must not sit out the default 500 ms per fetch there.
-    return Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+    return Consumer({**client_config(bootstrap=bootstrap), "group.id": group, "enable.auto.commit": False,
                      "fetch.wait.max.ms": 10})
 
 

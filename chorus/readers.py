@@ -19,6 +19,7 @@ from confluent_kafka.admin import AdminClient
 
 from processors.runtime.kafka import end_offsets
 from processors.runtime.keys import entity_key, history_key
+from processors.runtime.security import client_config
 from schemas import TrustChange
 
 TRUST = "trust"
@@ -103,7 +104,7 @@ class GroupView:
 
 def processor_groups(bootstrap: str, run_id: str, app_id_suffix: str) -> list[GroupView]:
     """The four processors' groups: `chorus-<name><suffix>`, where a demo run's suffix is `-<run_id>`."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(bootstrap=bootstrap))
     candidates = {f"chorus-{name}{app_id_suffix}": name for name in PROCESSORS}
     candidates.update({f"chorus-{name}-{run_id}": name for name in PROCESSORS})
     described = admin.describe_consumer_groups(list(candidates), request_timeout=5)

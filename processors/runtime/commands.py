@@ -14,6 +14,7 @@ operator's key, publish to `immune.commands`, wait for the broker's acknowledgem
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -147,9 +148,23 @@ def issue_command(
     return signed
 
 
+# One producer per client configuration and process: an idempotent producer's start-up (its
+# producer id) costs ~0.5 s, which a long-running issuer (the HTTP API) should pay once, not per command.
+_PRODUCERS: dict[tuple[tuple[str, str], ...], Producer] = {}
+_PRODUCERS_LOCK = threading.Lock()
+
+
+def _producer(config: dict) -> Producer:
+    key = tuple(sorted((k, str(v)) for k, v in config.items()))
+    with _PRODUCERS_LOCK:
+        if key not in _PRODUCERS:
+            _PRODUCERS[key] = Producer({**config, "partitioner": PARTITIONER, "enable.idempotence": True})
+        return _PRODUCERS[key]
+
+
 def publish(settings: Settings, command: OperatorCommand, *, timeout_s: float = 15.0) -> None:
     """Produce one command to `immune.commands` and wait for its acknowledgement."""
-    producer = Producer({**client_config(settings), "partitioner": PARTITIONER, "enable.idempotence": True})
+    producer = _producer(client_config(settings))
     errors: list[str] = []
     producer.produce(
         COMMANDS.name,

@@ -2,7 +2,7 @@
 // Everything shown is built with textContent: agent ids and details come from agents and are never HTML.
 "use strict";
 
-const state = { token: null, role: null, canAct: false, agents: [], seq: 0, feed: null, page: null, refreshTimer: null };
+const state = { token: null, role: null, canAct: false, status: null, agents: [], seq: 0, feed: null, page: null, refreshTimer: null };
 const $ = (sel) => document.querySelector(sel);
 
 function el(tag, attrs = {}, ...children) {
@@ -104,14 +104,32 @@ function refreshSoon() {
 async function refreshFleet() {
   const [status, agents, conflicts] = await Promise.all([api("/status"), api("/agents"), api("/conflicts")]);
   if (!state.feed) connectFeed(Math.max(0, status.ledger_seq - RECENT_BACKLOG));
+  state.status = status;
   renderSummary(status);
   renderGrid(agents);
+  renderLists(status);
+  renderConflicts(conflicts);
+}
+
+function renderLists(status) {
   renderHeld("#quarantined", "#q-count", status.quarantined, (h) => actionButton("release", `/agents/${enc(h.agent_id)}/release`, h.agent_id));
   renderHeld("#pending", "#p-count", status.pending, (h) => [
     actionButton("approve", `/approvals/${enc(h.decision_id)}/approve`, h.agent_id),
     actionButton("reject", `/approvals/${enc(h.decision_id)}/reject`, h.agent_id),
   ]);
-  renderConflicts(conflicts);
+}
+
+// A decision from the feed moves its agent between the lists at once; the full refresh follows.
+function applyDecision(e) {
+  const s = state.status;
+  if (!s || !state.page.fleet) return;
+  s.quarantined = s.quarantined.filter((h) => h.agent_id !== e.agent_id);
+  s.pending = s.pending.filter((h) => h.agent_id !== e.agent_id);
+  const row = { agent_id: e.agent_id, decision_id: e.event_id, reason: e.reason, since: e.occurred_at,
+                until: e.until, trust: e.trust, detail: e.detail };
+  if (e.action === "quarantine") s.quarantined.push(row);
+  else if (e.action === "pending_approval") s.pending.push(row);
+  renderLists(s);
 }
 
 const enc = encodeURIComponent;
@@ -200,6 +218,7 @@ function onFeed(item) {
   const feed = $("#feed");
   feed.prepend(el("li", { class: e.event_type, dataset: { seq: item.seq } }, `${time(e.occurred_at)} ${e.event_type} ${who}: ${what}`));
   while (feed.children.length > 200) feed.lastChild.remove();
+  if (e.event_type === "quarantine_decision") applyDecision(e);
   if (e.event_type === "quarantine_decision" || e.event_type === "operator_command") refreshSoon();
 }
 
