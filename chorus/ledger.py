@@ -1,7 +1,7 @@
 """A run's decisions as read off the decision topics: the operator surface's source of truth.
 
 `Ledger` keeps every decision event of one run (anomalies, trust changes, conflicts,
-quarantine decisions, operator commands, dead letters) in the order it was read, each
+quarantine decisions, operator commands, diagnoses, healing actions and outcomes, dead letters) in the order it was read, each
 with a sequence number, and indexes them by id and by agent. `read_decisions` fills it
 once (a finished run, the CLI) or follows the topics (the API, `chorus watch`).
 `find_inputs` looks up the input events (intentions, vitals) at the bottom of a cause
@@ -27,8 +27,11 @@ from schemas import (
     COMMANDS,
     CONFLICTS,
     DEADLETTER,
+    DIAGNOSES,
+    HEALING,
     INTENTIONS,
     QUARANTINE,
+    RECOVERY,
     TRUST,
     VITALS,
     ConflictPrediction,
@@ -39,8 +42,10 @@ from schemas import (
     decode,
 )
 
-DECISION_TOPICS: tuple[TopicSpec, ...] = (ANOMALIES, TRUST, CONFLICTS, QUARANTINE, COMMANDS, DEADLETTER)
-_AGENT_KEYED = {spec.name for spec in (ANOMALIES, TRUST, QUARANTINE, COMMANDS)}
+DECISION_TOPICS: tuple[TopicSpec, ...] = (
+    ANOMALIES, TRUST, CONFLICTS, QUARANTINE, COMMANDS, DIAGNOSES, HEALING, RECOVERY, DEADLETTER
+)
+_AGENT_KEYED = {spec.name for spec in (ANOMALIES, TRUST, QUARANTINE, COMMANDS, DIAGNOSES, HEALING, RECOVERY)}
 _MODELS = {spec.name: spec.model for spec in (*DECISION_TOPICS, INTENTIONS, VITALS)}
 _EVENT_ID = re.compile(rb'"event_id":"([^"]+)"')
 INPUT_LOOKBACK_MS = 180_000  # how far before its first effect an input event is looked for

@@ -66,6 +66,9 @@ def explain_lines(e: views.Explanation, limit: int = 0) -> list[str]:
     if e.commands:
         lines.append(f"operator commands ({len(e.commands)}):")
         lines.extend(f"  {c}" for c in e.commands)
+    if e.healing:
+        lines.append(f"healing ({len(e.healing)}):")
+        lines.extend(f"  {h}" for h in e.healing)
     lines.append(f"quarantine decisions ({len(e.decisions)}):")
     for d in e.decisions:
         term = f" until {_t(d.until)}" if d.until else ""

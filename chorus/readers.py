@@ -23,7 +23,7 @@ from processors.runtime.security import client_config
 from schemas import TrustChange
 
 TRUST = "trust"
-PROCESSORS = ("baseline", "trust", "conflict", "quarantine")
+PROCESSORS = ("baseline", "trust", "conflict", "quarantine", "healing")  # as chorus.pipeline starts them
 _SCAN_COUNT = 1000
 
 

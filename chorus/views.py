@@ -17,7 +17,10 @@ from schemas import (
     Anomaly,
     ConflictPrediction,
     DeadLetter,
+    Diagnosis,
     Event,
+    HealingAction,
+    HealingOutcome,
     Intention,
     OperatorCommand,
     QuarantineDecision,
@@ -27,6 +30,7 @@ from schemas import (
 
 from .ledger import Record
 from .observer import describe as describe_decision
+from .readers import PROCESSORS
 
 RECENT = timedelta(minutes=1)
 FLEET_CLOCK = (Anomaly, TrustChange, ConflictPrediction)
@@ -161,6 +165,7 @@ class Explanation(BaseModel):
     anomalies: list[AnomalyView]
     conflicts: list[ConflictMention]
     commands: list[str]
+    healing: list[str]  # diagnoses, healing actions and their outcomes, in order
     decisions: list[DecisionView]
 
 
@@ -175,7 +180,7 @@ def explain(
     """An agent's story from its records in the ledger, plus the trust history Redis keeps (the
     topics keep every change; the stored history may hold changes older than what was read)."""
     changes: dict[str, TrustChange] = {c.event_id: c for c in stored_history}
-    anomalies, conflicts, commands, decisions = [], [], [], []
+    anomalies, conflicts, commands, healing, decisions = [], [], [], [], []
     for record in records:
         event = record.event
         match event:
@@ -193,6 +198,8 @@ def explain(
                     source=event.source))
             case OperatorCommand():
                 commands.append(f"{event.occurred_at:%H:%M:%S} {describe(event)}")
+            case Diagnosis() | HealingAction() | HealingOutcome():
+                healing.append(f"{event.occurred_at:%H:%M:%S} {describe(event)}")
             case QuarantineDecision():
                 decisions.append(DecisionView(
                     event_id=event.event_id, occurred_at=event.occurred_at, action=event.action, reason=event.reason,
@@ -218,6 +225,7 @@ def explain(
         anomalies=anomalies,
         conflicts=conflicts,
         commands=commands,
+        healing=healing,
         decisions=decisions,
     )
 
@@ -324,7 +332,7 @@ def status(
     for g in groups:
         by_name[g.processor].append(g)  # type: ignore[attr-defined]
     processors = []
-    for name in ("baseline", "trust", "conflict", "quarantine"):
+    for name in PROCESSORS:
         found = by_name.get(name, [])
         g = max(found, key=lambda v: v.replicas) if found else None
         processors.append(ProcessorView(

@@ -111,7 +111,7 @@ def test_status_lists_held_and_pending_from_each_agents_latest_decision() -> Non
     assert s.as_of == at(100)
     assert sum(s.trust_buckets.values()) == 4 and s.trust_buckets["90-100"] == 1
     assert s.ledger_seq == 7
-    assert [p.state for p in s.processors] == ["absent"] * 4
+    assert [p.state for p in s.processors] == ["absent"] * 5
 
 
 @given(st.lists(st.floats(min_value=0, max_value=100), max_size=50))

@@ -240,6 +240,7 @@ async function refreshAgent(agent) {
       el("div", { class: "head" }, `${time(d.occurred_at)} ${d.action} (${d.reason})${d.until ? " until " + time(d.until) : ""}`),
       el("div", { class: "muted" }, d.detail || ""),
       chainList(d.chain))) : [el("p", { class: "muted" }, "no quarantine decisions")]));
+  $("#healing").replaceChildren(...story.healing.slice(-50).reverse().map((h) => el("li", {}, h)));
   $("#anomalies").replaceChildren(...story.anomalies.slice(-50).reverse().map((a) => el("li", {}, `${time(a.occurred_at)} ${a.summary}`)));
   $("#agent-conflicts").replaceChildren(...story.conflicts.slice(-50).reverse().map((c) => el("li", {},
     `${time(c.occurred_at)} ${c.resource}: risk ${c.risk.toFixed(2)}, ${c.failure_mode}` +
