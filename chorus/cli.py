@@ -23,6 +23,8 @@ COMMANDS = {
     "explain": ("explain_cmd", "explain"),
     "watch": ("watch_cmd", "watch"),
     "api": ("api_cmd", "api"),
+    "exporter": ("exporter_cmd", "exporter"),
+    "alerts": ("alerts_cmd", "alerts"),
 }
 
 

@@ -1,10 +1,11 @@
-"""Looking at a running worker from outside: a free port for its /metrics, and its counters."""
+"""Looking at a running worker from outside: a free port for its /metrics, its metrics, its counters."""
 
 from __future__ import annotations
 
 import socket
 import urllib.request
 
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 
@@ -14,15 +15,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def worker_counters(port: int) -> tuple[float | None, float]:
-    """(events done, process CPU seconds) from a worker's /metrics; (None, 0.0) while it does not answer."""
+def scrape(port: int, host: str = "127.0.0.1") -> list[Metric] | None:
+    """The metric families a /metrics endpoint serves; None while it does not answer."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=5) as resp:
             text = resp.read().decode()
     except OSError:
+        return None
+    return list(text_string_to_metric_families(text))
+
+
+def worker_counters(port: int) -> tuple[float | None, float]:
+    """(events done, process CPU seconds) from a worker's /metrics; (None, 0.0) while it does not answer."""
+    families = scrape(port)
+    if families is None:
         return None, 0.0
     done, cpu = None, 0.0
-    for family in text_string_to_metric_families(text):
+    for family in families:
         if family.name == "chorus_events_done":
             done = sum(sample.value for sample in family.samples if sample.name.endswith("_total"))
         elif family.name == "process_cpu_seconds":

@@ -14,12 +14,13 @@ import redis.asyncio as aioredis
 
 from . import metrics
 from .commands import CommandGuard
+from .health import WORKER as health
 from .ingress import EventTimeRule
 from .kafka import ConfluentSender, FaustSender, Sender
 from .logs import json_handler
 from .processor import Processor
 from .runner import BatchRunner, Record, Stopping
-from .services import wait_for_services
+from .services import redis_check, wait_for_services
 from .settings import Settings
 from .source import ConfluentSource
 from .store import StateStore
@@ -50,10 +51,12 @@ class ProcessorApp(faust.App):
 
     async def on_first_start(self) -> None:
         s = self.chorus_settings
+        # Probes answer while start-up waits for the services: live, not ready.
+        health.redis_check = redis_check(s.redis_url)
+        metrics.serve_metrics(self.chorus_processor, s.metrics_port)
         await wait_for_services(
             s.kafka_bootstrap_servers, s.redis_url, timeout_s=s.startup_timeout_s, should_stop=lambda: self.should_stop
         )
-        metrics.serve_metrics(self.chorus_processor, s.metrics_port)
         await super().on_first_start()
 
 
@@ -163,10 +166,13 @@ def _build_confluent(
         gc.set_threshold(50_000, 20, 20)
         try:
             await source.start()
+            health.consuming(s.health_stall_s, reports_turns=True, reports_assignment=True)
             while not app.should_stop:
                 records = await source.batch(s.batch_max_events, s.batch_within_s)
+                health.turned()
                 if not records:
                     continue
+                health.batch_started()
                 try:
                     for topic, relay in relays.items():
                         if mine := [r for r in records if r.topic == topic]:
@@ -178,6 +184,7 @@ def _build_confluent(
                     log.warning("stopping with a batch unfinished; it will be redelivered")
                     return
                 await source.commit(records)
+                health.batch_done()
         except Exception as exc:  # the consume loop is the worker: without it the process must not live on
             if app.should_stop:  # a relay gave up its retries because we stop: the batch stays uncommitted
                 log.warning("stopping with a batch unfinished; it will be redelivered", extra={"error": repr(exc)})
@@ -185,6 +192,7 @@ def _build_confluent(
             log.exception("consume loop failed; stopping the worker", extra={"processor": processor.name})
             await app.crash(exc)
         finally:
+            health.stopped()
             source.close()
             await client.aclose()
 
@@ -213,6 +221,7 @@ def _build_faust(
 
         async def apply(batch: list[faust.EventT]) -> bool:
             """Apply a batch and ack it; False if the worker stopped first (the batch stays uncommitted)."""
+            health.batch_started()
             try:
                 await runner.process([_record(event) for event in batch])
             except Stopping:
@@ -220,7 +229,11 @@ def _build_faust(
                 return False
             for event in batch:
                 await stream.ack(event)
+            health.batch_done()
             return True
+
+        # Faust's stream reports neither its turns nor its assignment here: only stuck batches count.
+        health.consuming(s.health_stall_s, reports_turns=False, reports_assignment=False)
 
         try:
             async for batch in stream.take_events(s.batch_max_events, within=s.batch_within_s):

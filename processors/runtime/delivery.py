@@ -23,6 +23,8 @@ from .kafka import OutMessage, Sender
 
 log = logging.getLogger(__name__)
 
+REFUSED_PREFIX = "produce refused by the broker"
+
 
 async def deliver(send: Sender, messages: Sequence[OutMessage], processor: str) -> list[DeadLetter]:
     """Send and await every message; returns the dead letters that replaced refused ones."""
@@ -64,7 +66,7 @@ def _replacement(processor: str, message: OutMessage, error: str) -> DeadLetter:
         offset=0,
         value=message.value,
         key=message.key,
-        error=f"produce refused by the broker: {error}",
+        error=f"{REFUSED_PREFIX}: {error}",
         timestamp=message.timestamp,
         run_id=run_id_of(message.value),
         cause=f"refused:{_digest(message.value)}",

@@ -27,8 +27,9 @@ from . import metrics as m
 from .cache import StateCache
 from .commands import CommandGuard
 from .deadletter import dead_letter, run_id_of
-from .delivery import deliver
+from .delivery import REFUSED_PREFIX, deliver
 from .errors import BrokerUnavailable, PermanentFailure, StateUnavailable
+from .health import WORKER as health
 from .ingress import EventTimeGuard, EventTimeRule
 from .isolation import step_each
 from .kafka import OutMessage, Sender
@@ -103,18 +104,18 @@ class BatchRunner:
         for rec in records:
             model = models.get(rec.topic)
             if model is None:
-                dead.append(self._dead_letter(rec, f"{name} does not consume {rec.topic!r}"))
+                dead.append(self._dead_letter(rec, f"{name} does not consume {rec.topic!r}", reason="wrong_topic"))
                 continue
             try:
                 event = decode(model, rec.value, topic=rec.topic)
             except DecodeError as exc:
-                dead.append(self._dead_letter(rec, exc.reason))
+                dead.append(self._dead_letter(rec, exc.reason, reason="undecodable"))
                 continue
             if not every_run and event.run_id != self._run_id:
                 other_run += 1
                 continue
             if self._event_time is not None and (late := self._event_time.check(event, rec.timestamp)) is not None:
-                dead.append(self._dead_letter(rec, late, event.run_id))  # it must not move any watermark
+                dead.append(self._dead_letter(rec, late, event.run_id, reason="event_time"))  # it must not move any watermark
                 continue
             inbound.append(_Inbound(rec, event))
         if other_run:
@@ -141,8 +142,13 @@ class BatchRunner:
         refused = {id(i): r for i, r in zip(commands, reasons, strict=True) if r is not None}
         if not refused:
             return inbound, []
-        dead = [self._dead_letter(i.record, f"operator command refused: {refused[id(i)]}", i.event.run_id)
-                for i in commands if id(i) in refused]
+        dead = [
+            self._dead_letter(
+                i.record, f"operator command refused: {refused[id(i)]}", i.event.run_id, reason="command_refused"
+            )
+            for i in commands
+            if id(i) in refused
+        ]
         return [i for i in inbound if id(i) not in refused], dead
 
     def _by_entity(self, inbound: Sequence[_Inbound]) -> tuple[dict[EntityRef, list[_Inbound]], list[DeadLetter]]:
@@ -154,7 +160,9 @@ class BatchRunner:
             except Exception as exc:  # a bug in entities_of must not stop the stream
                 log.exception("entities_of failed; event dead-lettered", extra={"processor": self._p.name})
                 dead.append(
-                    self._dead_letter(item.record, f"entities_of: {type(exc).__name__}: {exc}", item.event.run_id)
+                    self._dead_letter(
+                        item.record, f"entities_of: {type(exc).__name__}: {exc}", item.event.run_id, reason="unroutable"
+                    )
                 )
                 continue
             for entity in entities:
@@ -212,7 +220,7 @@ class BatchRunner:
             step, failed = Step(), [(n, exc) for n in range(len(fresh))]
         m.STEP_FAILURES.labels(self._p.name).inc(len(failed))
         dead = [
-            self._dead_letter(fresh[n].record, f"{type(exc).__name__}: {exc}", fresh[n].event.run_id)
+            self._dead_letter(fresh[n].record, f"{type(exc).__name__}: {exc}", fresh[n].event.run_id, reason="step_failed")
             for n, exc in failed
         ]
         return step, dead
@@ -282,18 +290,24 @@ class BatchRunner:
         ]
         if not messages:
             return
-        dead = [*dead, *await deliver(self._send, messages, self._p.name)]
+        replaced = await deliver(self._send, messages, self._p.name)
+        for d in replaced:
+            if d.error.startswith(REFUSED_PREFIX):  # an output the broker refused (a refused dead letter was counted)
+                m.DEAD_LETTERS.labels(self._p.name, d.source_topic, "refused_by_broker").inc()
+        dead = [*dead, *replaced]
         now = time.time()
         by_topic: dict[str, list[Output]] = {}
         for o in outputs:
             by_topic.setdefault(o.topic.name, []).append(o)
         for topic, outs in by_topic.items():  # one label lookup per topic, not per event
             m.EVENTS_OUT.labels(self._p.name, topic).inc(len(outs))
+            if kind_field := m.DECISION_KIND.get(topic):
+                for kind, count in Counter(str(getattr(o.event, kind_field, "")) for o in outs).items():
+                    m.DECISIONS.labels(self._p.name, topic, kind).inc(count)
             latency = m.DECISION_LATENCY.labels(self._p.name, topic)
             for o in outs:
                 latency.observe(max(0.0, now - o.event.occurred_at.timestamp()))
         for d in dead:
-            m.DEAD_LETTERS.labels(self._p.name, d.source_topic).inc()
             log.warning(
                 "dead letter",
                 extra={
@@ -305,7 +319,8 @@ class BatchRunner:
                 },
             )
 
-    def _dead_letter(self, rec: Record, error: str, run_id: str | None = None) -> DeadLetter:
+    def _dead_letter(self, rec: Record, error: str, run_id: str | None = None, *, reason: str) -> DeadLetter:
+        m.DEAD_LETTERS.labels(self._p.name, rec.topic, reason).inc()
         return dead_letter(
             self._p.name,
             topic=rec.topic,
@@ -328,12 +343,14 @@ class BatchRunner:
                 raise
             except StateUnavailable as exc:
                 m.REDIS_ERRORS.labels(self._p.name).inc()
+                health.failing("redis", str(exc))
                 log.warning(
                     "redis unavailable; retrying",
                     extra={"processor": self._p.name, "error": str(exc), "retry_in_s": delay},
                 )
             except BrokerUnavailable as exc:
                 m.KAFKA_ERRORS.labels(self._p.name).inc()
+                health.failing("kafka", str(exc))
                 log.warning(
                     "kafka unavailable; retrying",
                     extra={"processor": self._p.name, "error": str(exc), "retry_in_s": delay},

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 
+import redis
 import redis.asyncio as aioredis
 from confluent_kafka.admin import AdminClient
 
@@ -25,6 +26,20 @@ async def _redis_answers(url: str) -> None:
         await client.ping()
     finally:
         await client.aclose()
+
+
+def redis_check(url: str, timeout_s: float = 1.0) -> Callable[[], str | None]:
+    """A probe's Redis check: None when Redis answers a PING within timeout_s, else why not."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+
+    def check() -> str | None:
+        try:
+            client.ping()
+        except Exception as exc:  # the probe reports any failure, it never raises
+            return f"ping failed: {exc}"
+        return None
+
+    return check
 
 
 async def wait_for_services(

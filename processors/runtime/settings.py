@@ -201,6 +201,14 @@ class Settings(BaseSettings):
         description="An event dated more than this before its broker timestamp is dead-lettered; 0 = no bound "
         "(replays of older recordings).",
     )
+    health_stall_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Liveness fails when a batch has been in flight this long, or the consume loop has not turned.",
+    )
+    lag_interval_s: float = Field(
+        default=10.0, gt=0, description="How often `chorus exporter` reads the consumer groups' lag from Kafka."
+    )
     producer_linger_ms: float = Field(
         default=2.0, ge=0, description="How long the confluent producer of outputs waits to fill a request, in ms."
     )

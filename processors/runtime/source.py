@@ -20,6 +20,7 @@ Guarantees, and why they hold:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from . import metrics as m
+from .health import WORKER as health
 from .runner import Record
 
 log = logging.getLogger(__name__)
@@ -53,27 +55,52 @@ class ConfluentSource:
                 "fetch.max.bytes": 52428800,
                 "max.partition.fetch.bytes": 4194304,
                 "on_commit": self._on_commit,
+                # Statistics tell the readiness probe whether any broker is up, even while idle.
+                "statistics.interval.ms": 5000,
+                "stats_cb": self._on_stats,
             },
             logger=log,
         )
         # One thread owns every blocking consumer call, so they never overlap.
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"chorus-{processor}-consumer")
         self._closed = False
+        self._held: set[tuple[str, int]] = set()
 
     async def _call(self, fn, *args):  # type: ignore[no-untyped-def]
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def start(self) -> None:
         await self._call(
-            lambda: self._consumer.subscribe(self._topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
+            lambda: self._consumer.subscribe(
+                self._topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke
+            )
         )
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("partitions assigned", extra={"processor": self._processor, "partitions": _names(partitions)})
+        self._held |= {(tp.topic, tp.partition) for tp in partitions}  # cooperative: an increment
+        self._report_held()
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Called inside consume(): the previous batch is already applied and its commit requested.
         log.info("partitions revoked", extra={"processor": self._processor, "partitions": _names(partitions)})
+        self._held -= {(tp.topic, tp.partition) for tp in partitions}
+        self._report_held()
+
+    def _report_held(self) -> None:
+        m.ASSIGNED_PARTITIONS.labels(self._processor).set(len(self._held))
+        health.assigned(len(self._held))
+
+    def _on_stats(self, stats_json: str) -> None:
+        try:
+            brokers = json.loads(stats_json).get("brokers", {}).values()
+        except (ValueError, AttributeError):
+            return
+        # Bootstrap placeholders have nodeid -1; a real broker in state UP means Kafka answers.
+        if any(b.get("nodeid", -1) >= 0 and b.get("state") == "UP" for b in brokers):
+            health.recovered("kafka")
+        else:
+            health.failing("kafka", "no broker connection is up")
 
     async def batch(self, max_events: int, within_s: float) -> list[Record]:
         """What has arrived, up to max_events, waiting at most within_s for the first record.
@@ -119,7 +146,9 @@ class ConfluentSource:
         await self._call(lambda: self._consumer.commit(offsets=offsets, asynchronous=True))
 
     def _on_commit(self, err: KafkaError | None, _partitions: list[TopicPartition]) -> None:
-        if err is not None and err.code() != KafkaError._NO_OFFSET:
+        if err is None:
+            m.LAST_COMMIT.labels(self._processor).set_to_current_time()
+        elif err.code() != KafkaError._NO_OFFSET:
             m.KAFKA_ERRORS.labels(self._processor).inc()
             log.warning("offset commit failed; the batch may be replayed (fenced)", extra={"error": str(err)})
 

@@ -14,6 +14,7 @@ partition) never lose each other's update: the loser recomputes.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -22,6 +23,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from . import metrics as m
 from .errors import StaleFence, StateUnavailable
 from .keys import entity_key, fence_field, history_key
 
@@ -81,10 +83,13 @@ class StateStore:
         refs = list(refs)
         if not refs:
             return {}
+        started = time.perf_counter()
         try:
-            return await self._read(refs)
+            snapshots = await self._read(refs)
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise StateUnavailable(f"redis read failed: {exc!r}") from exc
+        m.STATE_STORE_SECONDS.labels(self._processor, "read").observe(time.perf_counter() - started)
+        return snapshots
 
     async def _read(self, refs: list[EntityRef]) -> dict[EntityRef, Snapshot]:
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -100,10 +105,12 @@ class StateStore:
         """
         if not writes:
             return []
+        started = time.perf_counter()
         try:
             results = await self._write(writes)
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise StateUnavailable(f"redis write failed: {exc!r}") from exc
+        m.STATE_STORE_SECONDS.labels(self._processor, "write").observe(time.perf_counter() - started)
         stale = [w.ref for w, r in zip(writes, results, strict=True) if r == STALE]
         if stale:
             raise StaleFence(f"fence would move backwards for {stale[:3]}")
