@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean lock
 
 install: $(INSTALLED)
 
@@ -21,6 +21,13 @@ demo: $(INSTALLED)
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest
+
+# deploy/requirements.lock: the image's exact dependency versions with hashes. Run after changing
+# the dependencies in pyproject.toml (a test fails until the lock has them).
+lock: $(INSTALLED)
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-find-links \
+		--output-file deploy/requirements.lock pyproject.toml deploy/lock.in
 
 clean:
 	-$(BIN)/chorus stack down

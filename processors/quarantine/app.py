@@ -12,7 +12,7 @@ from processors.runtime import Processor, Settings, Step, build_app
 from schemas import ADMITTED, ANOMALIES, COMMANDS, CONFLICTS, INTENTIONS, RECOVERY, TRUST, Event, Intention
 
 from . import metrics as m
-from .book import PRODUCER
+from .book import PRODUCER, QuarantineBook
 from .policy import QuarantinePolicy
 from .step import FLEET, BookState, step
 
@@ -33,6 +33,7 @@ def policy_from(settings: Settings) -> QuarantinePolicy:
 
 def make_processor(settings: Settings) -> Processor[BookState]:
     policy = policy_from(settings)
+    m.FLEET_CAP.set(policy.fleet_cap)
 
     def fleet_step(entity: str, state: BookState | None, events: Sequence[Event]) -> Step[BookState]:
         result = step(entity, state, events, policy)
@@ -40,6 +41,12 @@ def make_processor(settings: Settings) -> Processor[BookState]:
             statuses = [s.status for s in result.state.agents.values()]
             m.QUARANTINED.set(statuses.count("quarantined"))
             m.PENDING.set(statuses.count("pending"))
+            state = result.state
+            m.ACTIVE.set(
+                QuarantineBook(
+                    policy, entity, agents=state.agents, watermark=state.watermark, last_seen=state.seen
+                ).active()
+            )
         admitted = sum(1 for o in result.outputs if o.topic is ADMITTED)
         m.HELD_INTENTIONS.inc(sum(1 for e in events if isinstance(e, Intention)) - admitted)
         return result
