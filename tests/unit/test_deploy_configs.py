@@ -17,6 +17,8 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from chorus.lag import DEFAULT_PORT as LAG_PORT
 from processors.runtime.metrics import DEFAULT_PORTS
@@ -231,11 +233,15 @@ def test_the_image_installs_the_lock_file_non_editably_as_a_non_root_user_with_a
 
 def test_the_lock_file_pins_every_dependency_with_hashes() -> None:
     lock = (DEPLOY / "requirements.lock").read_text()
-    pinned = {m.group(1).lower().replace("_", "-") for m in re.finditer(r"^([A-Za-z0-9_.-]+)==\S+ \\$", lock, re.M)}
+    pinned = {
+        canonicalize_name(m.group(1)): m.group(2) for m in re.finditer(r"^([A-Za-z0-9_.-]+)==(\S+) \\$", lock, re.M)
+    }
     wanted = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    for requirement in [*wanted, "setuptools"]:
-        name = re.match(r"[A-Za-z0-9_.-]+", requirement).group(0).lower().replace("_", "-")
-        assert name in pinned, f"{name} is not in deploy/requirements.lock: run `make lock`"
+    for line in [*wanted, *re.findall(r"^[^#\s].*$", (DEPLOY / "lock.in").read_text(), re.M)]:
+        requirement = Requirement(line)
+        version = pinned.get(canonicalize_name(requirement.name))
+        assert version is not None, f"{requirement.name} is not in deploy/requirements.lock: run `make lock`"
+        assert requirement.specifier.contains(version), f"lock has {requirement.name}=={version}, not {line}: run `make lock`"
     requirements = re.findall(r"^\S+==\S+", lock, re.M)
     hashed = re.findall(r"^\S+==\S+ \\\n    --hash=sha256:[0-9a-f]{64}", lock, re.M)
     assert requirements and len(hashed) == len(requirements), "every pinned requirement carries its hashes"
