@@ -20,7 +20,7 @@ from .lag import DEFAULT_PORT, PROCESSORS, LagExporter
     "names",
     multiple=True,
     type=click.Choice(PROCESSORS),
-    help="Processors whose group to watch (repeatable; default: all four).",
+    help="Processors whose group to watch (repeatable; default: all).",
 )
 def exporter(port: int, names: tuple[str, ...]) -> None:
     """Serve chorus_consumer_lag{processor,topic,partition} for the processors' consumer groups.

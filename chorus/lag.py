@@ -22,7 +22,7 @@ from processors.runtime.kafka import end_offsets
 
 log = logging.getLogger(__name__)
 
-PROCESSORS = ("baseline", "trust", "conflict", "quarantine")
+PROCESSORS = ("baseline", "trust", "conflict", "quarantine", "healing")
 DEFAULT_PORT = 9410
 
 LAG = Gauge(

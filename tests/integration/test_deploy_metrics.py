@@ -1,5 +1,5 @@
 """Every metric the dashboards and alert rules query is one that Chorus really exports: scraped from
-the four real workers and the lag exporter, running against the real broker and Redis."""
+the five real workers and the lag exporter, running against the real broker and Redis."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from chorus.probe import free_port, scrape
-from schemas import ANOMALIES, COMMANDS, CONFLICTS, INTENTIONS, TRUST, VITALS
+from schemas import ANOMALIES, COMMANDS, CONFLICTS, INTENTIONS, QUARANTINE, TRUST, VITALS
 
 from .runtime_workers import running_worker
 
@@ -28,6 +28,7 @@ SOURCES = {
     "trust": [ANOMALIES, CONFLICTS, INTENTIONS, COMMANDS],
     "conflict": [INTENTIONS],
     "quarantine": [TRUST, CONFLICTS, ANOMALIES, COMMANDS, INTENTIONS],
+    "healing": [QUARANTINE, VITALS, ANOMALIES],
 }
 # Series Prometheus makes itself, not the processes it scrapes.
 PROMETHEUS_OWN = {"up"}
