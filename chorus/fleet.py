@@ -116,7 +116,7 @@ class Fleet:
                 times = [r.broker_ms for r in records if r.broker_ms > 0]
                 known.update(find_inputs(self.settings.kafka_bootstrap_servers, agent, missing, (min(times), max(times))))
         scores = self.state.trust_scores(self.run_id, [agent])
-        return views.explain(self.run_id, agent, records, history, lookup, scores.get(agent))
+        return views.explain(self.run_id, agent, records, history, lookup, scores.get(agent), self.ledger.memory())
 
     def pending_agent(self, decision_id: str) -> str | None:
         """The agent a pending decision holds, if that decision is still the agent's latest."""

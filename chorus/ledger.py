@@ -30,6 +30,7 @@ from schemas import (
     DIAGNOSES,
     HEALING,
     INTENTIONS,
+    MEMORY,
     QUARANTINE,
     RECOVERY,
     TRUST,
@@ -37,13 +38,14 @@ from schemas import (
     ConflictPrediction,
     DecodeError,
     Event,
+    ImmuneMemory,
     QuarantineDecision,
     TopicSpec,
     decode,
 )
 
 DECISION_TOPICS: tuple[TopicSpec, ...] = (
-    ANOMALIES, TRUST, CONFLICTS, QUARANTINE, COMMANDS, DIAGNOSES, HEALING, RECOVERY, DEADLETTER
+    ANOMALIES, TRUST, CONFLICTS, QUARANTINE, COMMANDS, DIAGNOSES, HEALING, RECOVERY, MEMORY, DEADLETTER
 )
 _AGENT_KEYED = {spec.name for spec in (ANOMALIES, TRUST, QUARANTINE, COMMANDS, DIAGNOSES, HEALING, RECOVERY)}
 _MODELS = {spec.name: spec.model for spec in (*DECISION_TOPICS, INTENTIONS, VITALS)}
@@ -141,6 +143,14 @@ class Ledger:
         for record in self.snapshot():
             if isinstance(record.event, QuarantineDecision):
                 latest[record.event.agent_id] = record.event
+        return latest
+
+    def memory(self) -> dict[str, ImmuneMemory]:
+        """The latest immune memory per condition (what healing learned)."""
+        latest: dict[str, ImmuneMemory] = {}
+        for record in self.snapshot():
+            if isinstance(record.event, ImmuneMemory):
+                latest[record.event.condition] = record.event
         return latest
 
     def newest_time(self) -> datetime | None:

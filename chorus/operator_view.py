@@ -69,6 +69,9 @@ def explain_lines(e: views.Explanation, limit: int = 0) -> list[str]:
     if e.healing:
         lines.append(f"healing ({len(e.healing)}):")
         lines.extend(f"  {h}" for h in e.healing)
+    for condition, records in e.memory.items():
+        known = ", ".join(f"{r.action} cured {r.cured}/{r.tried}" for r in records)
+        lines.append(f"immune memory of {condition}: {known}")
     lines.append(f"quarantine decisions ({len(e.decisions)}):")
     for d in e.decisions:
         term = f" until {_t(d.until)}" if d.until else ""

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from schemas import (
+    ActionRecord,
     Anomaly,
     ConflictPrediction,
     DeadLetter,
@@ -21,6 +22,7 @@ from schemas import (
     Event,
     HealingAction,
     HealingOutcome,
+    ImmuneMemory,
     Intention,
     OperatorCommand,
     QuarantineDecision,
@@ -167,6 +169,7 @@ class Explanation(BaseModel):
     commands: list[str]
     healing: list[str]  # diagnoses, healing actions and their outcomes, in order
     decisions: list[DecisionView]
+    memory: dict[str, list[ActionRecord]] = {}  # what healing learned about the conditions it was diagnosed with
 
 
 def explain(
@@ -176,11 +179,13 @@ def explain(
     stored_history: Iterable[TrustChange],
     lookup: Callable[[str], Event | None],
     score: float | None,
+    memory: Mapping[str, ImmuneMemory] | None = None,
 ) -> Explanation:
     """An agent's story from its records in the ledger, plus the trust history Redis keeps (the
     topics keep every change; the stored history may hold changes older than what was read)."""
     changes: dict[str, TrustChange] = {c.event_id: c for c in stored_history}
     anomalies, conflicts, commands, healing, decisions = [], [], [], [], []
+    conditions: set[str] = set()
     for record in records:
         event = record.event
         match event:
@@ -200,6 +205,7 @@ def explain(
                 commands.append(f"{event.occurred_at:%H:%M:%S} {describe(event)}")
             case Diagnosis() | HealingAction() | HealingOutcome():
                 healing.append(f"{event.occurred_at:%H:%M:%S} {describe(event)}")
+                conditions.add(event.condition)
             case QuarantineDecision():
                 decisions.append(DecisionView(
                     event_id=event.event_id, occurred_at=event.occurred_at, action=event.action, reason=event.reason,
@@ -227,6 +233,7 @@ def explain(
         commands=commands,
         healing=healing,
         decisions=decisions,
+        memory={c: list(m.actions) for c, m in (memory or {}).items() if c in conditions},
     )
 
 
