@@ -127,7 +127,7 @@ def _healing_rows(h: dict, fmt) -> list[tuple[str, str]]:  # noqa: ANN001 - the 
     def figures(prefix: str, f: dict) -> list[tuple[str, str]]:
         ttc = f["time_to_cure_s"]
         return [
-            (f"{prefix}cured / infected", f"{f['cured']}/{f['infected']} ({fmt(f['share_cured'])})"),
+            (f"{prefix}cured / infections", f"{f['cured']}/{f['infections']} ({fmt(f['share_cured'])})"),
             (f"{prefix}quarantine -> verified cure p50/max (s)", f"{fmt(ttc['p50'])}/{fmt(ttc['max'])}"),
             (f"{prefix}healing actions per cure", fmt(f["actions_per_cure"])),
         ]

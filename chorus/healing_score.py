@@ -44,7 +44,7 @@ class HealingScore:
         cured = [c for c in cases if c.cured_at is not None and c.quarantined_at is not None]
         times = np.array([(c.cured_at - c.quarantined_at).total_seconds() for c in cured])  # type: ignore[operator]
         return {
-            "infected": len(cases),
+            "infections": len(cases),
             "quarantined": sum(c.quarantined_at is not None for c in cases),
             "cured": len(cured),
             "share_cured": len(cured) / len(cases) if cases else None,

@@ -46,7 +46,7 @@ def test_times_actions_waves_and_releases_of_agents_still_infected() -> None:
     )  # fmt: skip
     report = score.report()
     assert report["released_uncured_agents"] == ["b"]  # b's infection never ended: its release was premature
-    assert (report["infected"], report["cured"]) == (3, 2)
+    assert (report["infections"], report["cured"]) == (3, 2)
     assert report["time_to_cure_s"] == {"p50": 20.5, "max": 28.0}
     assert report["actions_per_cure"] == 1.5
-    assert [(w["infected"], w["actions_per_cure"]) for w in report["waves"]] == [(2, 2.0), (1, 1.0)]
+    assert [(w["infections"], w["actions_per_cure"]) for w in report["waves"]] == [(2, 2.0), (1, 1.0)]
