@@ -19,7 +19,11 @@ from tests.unit.test_quarantine_book import RUN, T0, anomaly, intention, trust
 SKEW = 30.0
 RULE = EventTimeRule(max_skew_s=SKEW, max_age_s=10 * 365.25 * 86400)
 TERM = 300.0  # longer than the skew: an agent must not be able to reach its term's end by lying
-POLICY = QuarantinePolicy(base_term_s=TERM, max_term_s=TERM, fleet_cap=0.5, active_window_s=3600)
+# Release by term expiry (CHORUS_QUARANTINE_RELEASE_ON_RECOVERY=false): the rule whose watermark a forged date
+# could move. With release on verified recovery, no date releases anyone.
+POLICY = QuarantinePolicy(
+    base_term_s=TERM, max_term_s=TERM, fleet_cap=0.5, active_window_s=3600, release_on_recovery=False
+)
 HELD = "a0"
 AGENTS = [f"a{i}" for i in range(6)]
 LATEST = datetime(9999, 12, 31, 23, 0, tzinfo=UTC)
