@@ -2,8 +2,8 @@
 
     python -m tests.fuzz [--hostile 10000] [--agents 40] [--seed 7] [--json OUT]
 
-Against the real broker and Redis (KAFKA_BOOTSTRAP_SERVERS / REDIS_URL) and the four real
-workers (`chorus worker NAME`, one consumer group each, for a fresh run id):
+Against the real broker and Redis (KAFKA_BOOTSTRAP_SERVERS / REDIS_URL) and every processor's
+real worker (`chorus worker NAME`, one consumer group each, for a fresh run id):
 
 1. writes a healthy fleet's vitals and intentions, and, interleaved with them, N hostile
    messages spread over every processor input topic: random bytes, empty and null values,
@@ -55,14 +55,9 @@ from processors.runtime.kafka import end_offsets
 from processors.runtime.topics import ensure_topics
 from schemas import (
     ADMITTED,
-    ANOMALIES,
-    COMMANDS,
-    CONFLICTS,
     DEADLETTER,
     INTENTIONS,
     PARTITIONER,
-    QUARANTINE,
-    TRUST,
     VITALS,
     AffectedAgent,
     Anomaly,
@@ -81,34 +76,36 @@ from schemas import (
 from tests.integration.runtime_workers import running_worker
 from tests.services import Services
 
-# Which processor reads which topic (each processor's `sources`, plus the conflict processor's
-# repartition relay on agent.intentions). A hostile message is dead-lettered once by each.
-READERS: dict[str, tuple[str, ...]] = {
-    VITALS.name: ("baseline",),
-    INTENTIONS.name: ("conflict", "quarantine", "trust"),
-    ANOMALIES.name: ("quarantine", "trust"),
-    TRUST.name: ("quarantine",),
-    CONFLICTS.name: ("quarantine", "trust"),
-    QUARANTINE.name: ("trust",),
-    COMMANDS.name: ("quarantine", "trust"),
-    CLAIMS.name: ("conflict",),
-}
-SOURCES: dict[str, list[TopicSpec]] = {
-    "baseline": [VITALS],
-    "trust": [ANOMALIES, CONFLICTS, INTENTIONS, QUARANTINE, COMMANDS],
-    "conflict": [INTENTIONS, CLAIMS],
-    "quarantine": [TRUST, CONFLICTS, ANOMALIES, COMMANDS, INTENTIONS],
-}
-MODELS: dict[str, type[Event]] = {
-    VITALS.name: Vitals,
-    INTENTIONS.name: Intention,
-    ANOMALIES.name: Anomaly,
-    TRUST.name: TrustChange,
-    CONFLICTS.name: ConflictPrediction,
-    QUARANTINE.name: QuarantineDecision,
-    COMMANDS.name: OperatorCommand,
-    CLAIMS.name: Intention,
-}
+
+def processor_sources() -> dict[str, tuple[TopicSpec, ...]]:
+    """What each worker reads, from the processors' own definitions (so the drill never drifts from them).
+
+    The conflict worker also reads agent.intentions in its repartition relay (its Gemini relay on
+    immune.conflicts runs only with a key, which the drill never has).
+    """
+    from processors.baseline import app as baseline
+    from processors.conflict import app as conflict
+    from processors.healing import app as healing
+    from processors.quarantine import app as quarantine
+    from processors.trust import app as trust
+
+    s = Settings()
+    return {
+        "baseline": baseline.make_processor(s).sources,
+        "trust": trust.make_processor(trust.load_policy(s)).sources,
+        "conflict": (INTENTIONS, *conflict.make_processor(s).sources),
+        "quarantine": quarantine.make_processor(s).sources,
+        "healing": healing.make_processor(healing.load_policy(s.healing_policy)).sources,
+    }
+
+
+SOURCES = processor_sources()
+# A hostile message is dead-lettered once by each processor that reads its topic.
+READERS: dict[str, tuple[str, ...]] = {}
+for _name, _specs in sorted(SOURCES.items()):
+    for _spec in _specs:
+        READERS[_spec.name] = (*READERS.get(_spec.name, ()), _name)
+MODELS: dict[str, type[Event]] = {spec.name: spec.model for specs in SOURCES.values() for spec in specs}
 GOOD_INTENTIONS_PER_AGENT = 15  # below the trust policy's 20: the clean streak counts every one
 GOOD_VITALS_PER_AGENT = 30
 OVERSIZED_SHARE = 0.01
@@ -117,11 +114,15 @@ OVERSIZED_SHARE = 0.01
 # --- hostile messages ---------------------------------------------------------------------
 
 
+TEMPLATED = (Vitals, Intention, Anomaly, TrustChange, ConflictPrediction, QuarantineDecision, OperatorCommand)
+
+
 def valid_event(topic: str, run_id: str, n: int, now: datetime) -> Event:
-    """A valid event for the topic, about an agent outside the healthy fleet: mutated before sending."""
+    """A valid event about an agent outside the healthy fleet, to be mutated before sending: of the topic's
+    model when the drill has a template for it, else of another model (which the topic refuses anyway)."""
     base = {"event_id": f"fuzz-{run_id}-{n}", "occurred_at": now, "run_id": run_id, "producer": "fuzz"}
     agent = f"fuzz-victim-{n % 7}"
-    model = MODELS[topic]
+    model = MODELS[topic] if MODELS[topic] in TEMPLATED else TEMPLATED[n % len(TEMPLATED)]
     if model is Vitals:
         return Vitals(**base, agent_id=agent, latency_ms=1, error_rate=0, queue_depth=0, cpu=0, requests_per_s=0)
     if model is Intention:
@@ -172,7 +173,7 @@ def _mutations(rng: random.Random, event: Event) -> tuple[str, bytes]:
     elif kind == "from_year_1":
         d["occurred_at"] = "0001-01-01T00:00:00Z"
     elif kind == "wrong_model":
-        other = rng.choice([m for m in MODELS.values() if m is not type(event)])
+        other = rng.choice([m for m in TEMPLATED if m is not type(event)])
         topic = next(t for t, m in MODELS.items() if m is other)
         d = json.loads(encode(valid_event(topic, event.run_id, rng.randrange(10**6), event.occurred_at)))
     elif kind == "schema_version":
@@ -334,7 +335,7 @@ def run_drill(
             name: stack.enter_context(running_worker(name, services, run_id, sources, log_dir, **env))
             for name, sources in SOURCES.items()
         }
-        say(f"run {run_id}: four workers started (logs in {log_dir}); producing")
+        say(f"run {run_id}: {len(workers)} workers started (logs in {log_dir}); producing")
         time.sleep(5)  # past start-up: the groups were positioned at the end, nothing is missed meanwhile
         expected, good_offsets, good_ids = _produce(services, rng, run_id, hostile, agents, report, say)
         say(f"produced {report.hostile_sent} hostile and {report.good_vitals + report.good_intentions} good "
@@ -370,6 +371,7 @@ def _produce(
         return report_delivery
 
     good = list(good_stream(run_id, agents))
+    COMPACTED = {spec.name for specs in SOURCES.values() for spec in specs if spec.cleanup_policy == "compact"}
     topics = list(READERS)
     started = time.monotonic()
     rounds = 50
@@ -395,6 +397,8 @@ def _produce(
                     break
                 report.rejected_as_valid += 1  # a mutation that happened to stay valid: not hostile, not sent
             key = rng.choice([None, b"", rng.randbytes(8), rng.randbytes(rng.randrange(1, 2000)), b"fuzz-ok-000"])
+            if topic in COMPACTED and not key:
+                key = b"fuzz"  # a compacted topic's broker refuses keyless records before any processor sees them
             while True:
                 try:
                     producer.produce(topic, value, key, on_delivery=on_delivery("bad", kind))

@@ -98,7 +98,7 @@ class TopicReader:
                 continue
             try:
                 value = json.loads(msg.value())
-            except ValueError:
+            except (ValueError, TypeError):  # not JSON, or a null value (the fuzz drill writes both)
                 continue
             if isinstance(value, dict) and value.get("run_id") == self._run_id:
                 self.seen.append((msg.topic(), value))

@@ -20,6 +20,7 @@ from schemas import (
     DEADLETTER,
     INTENTIONS,
     QUARANTINE,
+    RECOVERY,
     TRUST,
     Anomaly,
     Intention,
@@ -55,13 +56,16 @@ def test_a_quarantined_agents_intention_dated_2100_neither_releases_it_nor_passe
 
     reader = TopicReader(services, [ADMITTED, QUARANTINE, DEADLETTER], run_id)
     workers = [
-        ("quarantine", [TRUST, CONFLICTS, ANOMALIES, COMMANDS, INTENTIONS]),
+        ("quarantine", [TRUST, CONFLICTS, ANOMALIES, COMMANDS, RECOVERY, INTENTIONS]),
         ("trust", [ANOMALIES, CONFLICTS, INTENTIONS, QUARANTINE, COMMANDS]),
         ("conflict", [INTENTIONS, CLAIMS]),
     ]
     try:
         with (
-            running_worker(workers[0][0], services, run_id, workers[0][1], tmp_path) as quarantine,
+            # Release by term expiry, the policy under which event time alone could free an agent.
+            running_worker(
+                workers[0][0], services, run_id, workers[0][1], tmp_path, CHORUS_QUARANTINE_RELEASE_ON_RECOVERY="false"
+            ) as quarantine,
             running_worker(workers[1][0], services, run_id, workers[1][1], tmp_path) as trust,
             running_worker(workers[2][0], services, run_id, workers[2][1], tmp_path) as conflict,
         ):
