@@ -23,6 +23,7 @@ from .events import (
     GroundTruth,
     InfectionMode,
     Intention,
+    IntentionHeld,
     Metric,
     MetricBaseline,
     OperatorCommand,
@@ -35,6 +36,7 @@ from .events import (
     Vitals,
 )
 from .export import export_schemas, json_schema
+from .partitioner import murmur2, partition_for
 from .topics import (
     ADMITTED,
     ANOMALIES,
@@ -44,6 +46,7 @@ from .topics import (
     DEADLETTER,
     DIAGNOSES,
     HEALING,
+    HELD,
     INTENTIONS,
     MEMORY,
     PARTITIONER,
@@ -88,10 +91,12 @@ __all__ = [
     "Event",
     "FailureMode",
     "GroundTruth",
+    "HELD",
     "INTENTIONS",
     "Id",
     "InfectionMode",
     "Intention",
+    "IntentionHeld",
     "Metric",
     "MetricBaseline",
     "OperatorCommand",
@@ -119,5 +124,7 @@ __all__ = [
     "encode",
     "export_schemas",
     "json_schema",
+    "murmur2",
+    "partition_for",
     "topic",
 ]

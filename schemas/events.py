@@ -176,6 +176,25 @@ class QuarantineDecision(Event):
     signed_by: Id | None = Field(default=None, description="Key id of the operator whose signed command caused it.")
 
 
+class IntentionHeld(Event):
+    """The gate's verdict on an intention it held back because its agent is quarantined.
+
+    Every intention the gate reads gets exactly one verdict: admitted intentions are re-published
+    unchanged on `agent.intentions.admitted`, held ones get this event on `agent.intentions.held`
+    (same key, so the same partition number), so an agent waiting for its intention's fate reads
+    two partitions. Added in schema version 1 as a new topic: nothing existing changed.
+    """
+
+    event_type: Literal["intention_held"] = "intention_held"
+    agent_id: Id
+    intention_id: Id = Field(description="event_id of the held intention.")
+    action: Literal["acquire", "release"]
+    resource: Id
+    decision_id: Id | None = Field(default=None, description="The quarantine decision that holds the agent.")
+    reason: QuarantineReason | None = None
+    until: UtcDatetime | None = Field(default=None, description="Event time at which the term ends, if it has one.")
+
+
 class OperatorCommand(Event):
     """An operator's override, written by the `chorus` CLI and signed with the operator's Ed25519 key.
 

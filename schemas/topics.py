@@ -17,6 +17,7 @@ from .events import (
     HealingOutcome,
     ImmuneMemory,
     Intention,
+    IntentionHeld,
     OperatorCommand,
     QuarantineDecision,
     TrustChange,
@@ -69,6 +70,12 @@ VITALS = TopicSpec(
 ADMITTED = TopicSpec(
     "agent.intentions.admitted", "agent_id", Intention, "Intentions the quarantine gate let through, in per-agent order."
 )
+HELD = TopicSpec(
+    "agent.intentions.held",
+    "agent_id",
+    IntentionHeld,
+    "The gate's verdict on each intention it held back (its agent is quarantined).",
+)
 ANOMALIES = TopicSpec("immune.anomalies", "agent_id", Anomaly, "Sustained deviations from an agent's baseline.")
 BASELINES = TopicSpec(
     "immune.baselines", "agent_id", BaselineSnapshot, "Latest learned baseline per agent.", cleanup_policy="compact"
@@ -103,6 +110,7 @@ REGISTRY: tuple[TopicSpec, ...] = (
     INTENTIONS,
     VITALS,
     ADMITTED,
+    HELD,
     ANOMALIES,
     BASELINES,
     TRUST,

@@ -13,9 +13,10 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from processors.runtime import Output, Step
-from schemas import ADMITTED, QUARANTINE, Event, Intention
+from schemas import ADMITTED, HELD, QUARANTINE, Event, Intention
 
 from .book import AgentState, QuarantineBook
+from .held import held
 from .policy import QuarantinePolicy
 
 FLEET = "fleet"
@@ -49,6 +50,7 @@ def step(entity: str, state: BookState | None, events: Sequence[Event], policy: 
             outputs.append(Output(ADMITTED, event))
         elif isinstance(event, Intention):
             history.append(f"{event.occurred_at.isoformat()} {event.agent_id} intention {event.event_id} held")
+            outputs.append(Output(HELD, held(event, book.agent(event.agent_id))))
     changed = {agent: s for agent, s in book.agents.items() if s != AgentState(agent)}
     return Step(
         state=BookState(agents=changed, seen=book.last_seen, watermark=book.watermark), outputs=outputs, history=history

@@ -39,38 +39,45 @@ Outputs must be deterministic: ids from `derive_event_id(name, *cause_ids)` and
 `occurred_at` from the causes, never the wall clock.
 """
 
-from .errors import (
-    BrokerUnavailable,
-    RuntimeFailure,
-    ServicesUnavailable,
-    StaleFence,
-    StateUnavailable,
-    TopicError,
-    UnknownProcessor,
-)
-from .kafka import ConfluentSender, FaustSender, OutMessage, Sender, start_group_at_end
-from .keys import entity_key, fence_field, history_key
-from .logs import configure_logging
-from .processor import Output, Processor, Step
-from .runner import ALL_RUNS, BatchRunner, Record
-from .settings import Settings
-from .store import EntityRef, Snapshot, StateStore
-from .topics import ensure_topics
-
-# Faust is imported only by what needs it (a worker): the operator's commands (`chorus status`,
-# `explain`, the API) use the settings, keys and store, and importing Faust cost them ~1 s of CPU.
-_LAZY = {
-    "ProcessorApp": ".app", "Relay": ".app", "app_id": ".app", "build_app": ".app",
-    "load_app": ".worker", "run_worker": ".worker",
+# Imported on first use (PEP 562): Faust (~1 s of CPU) only for what needs it (a worker), not for the
+# operator's commands and the API; and `processors.runtime.settings` alone pulls in neither Faust nor
+# Redis, because the agent SDK (chorus.agent) reads the one settings model and may depend on nothing
+# but Kafka and the schemas.
+_EXPORTS = {
+    "ALL_RUNS": "runner",
+    "BatchRunner": "runner",
+    "BrokerUnavailable": "errors",
+    "ConfluentSender": "kafka",
+    "EntityRef": "store",
+    "FaustSender": "kafka",
+    "OutMessage": "kafka",
+    "Output": "processor",
+    "Processor": "processor",
+    "ProcessorApp": "app",
+    "Record": "runner",
+    "Relay": "app",
+    "RuntimeFailure": "errors",
+    "Sender": "kafka",
+    "ServicesUnavailable": "errors",
+    "Settings": "settings",
+    "Snapshot": "store",
+    "StaleFence": "errors",
+    "StateStore": "store",
+    "StateUnavailable": "errors",
+    "Step": "processor",
+    "TopicError": "errors",
+    "UnknownProcessor": "errors",
+    "app_id": "app",
+    "build_app": "app",
+    "configure_logging": "logs",
+    "ensure_topics": "topics",
+    "entity_key": "keys",
+    "fence_field": "keys",
+    "history_key": "keys",
+    "load_app": "worker",
+    "run_worker": "worker",
+    "start_group_at_end": "kafka",
 }
-
-
-def __getattr__(name: str) -> object:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
@@ -108,3 +115,14 @@ __all__ = [
     "run_worker",
     "start_group_at_end",
 ]
+
+
+def __getattr__(name: str) -> object:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

@@ -262,6 +262,43 @@ class Settings(BaseSettings):
         description="HealingPolicy overrides as a JSON object (action lists per condition, severe conditions, "
         "timeouts, verification); unset = the policy's defaults.",
     )
+
+    # --- agent SDK (chorus.agent) and HTTP ingest (chorus ingest) --------------------------
+    agent_gate_timeout_s: float = Field(
+        default=10.0, gt=0, description="How long a gated intend() waits for the gate's verdict before GateTimeout."
+    )
+    agent_start_timeout_s: float = Field(
+        default=30.0, gt=0, description="How long an agent client waits at start to read its quarantine decisions."
+    )
+    agent_vitals_tick_s: float = Field(
+        default=1.0, gt=0, description="Seconds between the Vitals an SDK agent publishes from its measured calls."
+    )
+    agent_queue_max: int = Field(
+        default=10000, ge=1, description="Messages an agent client buffers unsent at most; beyond it, BufferFull."
+    )
+    agent_linger_ms: float = Field(
+        default=5.0, ge=0, description="How long the agent client's and the ingest's producer wait to fill a request."
+    )
+    ingest_host: str = Field(default="127.0.0.1", description="Address `chorus ingest` listens on.")
+    ingest_port: int = Field(default=8500, ge=1, le=65535, description="Port `chorus ingest` listens on.")
+    ingest_tokens: dict[str, SecretStr] = Field(
+        default_factory=dict, description='Per-agent bearer tokens of the HTTP ingest, JSON {"agent-id": "token"}.'
+    )
+    ingest_tokens_file: str | None = Field(
+        default=None, description="JSON or YAML file with more per-agent ingest tokens (agent id -> token)."
+    )
+    ingest_queue_max: int = Field(
+        default=10000, ge=1, description="Events the ingest holds unacknowledged by Kafka at most; beyond: 429."
+    )
+    ingest_retry_after_s: int = Field(default=1, ge=1, description="Retry-After of the ingest's 429 answers.")
+    ingest_max_batch: int = Field(default=1000, ge=1, description="Events one ingest POST may carry at most.")
+    ingest_poll_max_s: float = Field(
+        default=30.0, gt=0, description="Longest wait of one long-poll on GET /v1/agents/{id}/verdicts."
+    )
+    ingest_verdicts_kept: int = Field(
+        default=256, ge=1, description="Recent verdicts and decisions the ingest keeps per agent for pollers."
+    )
+
     # --- simulator ------------------------------------------------------------------------
     sim_broker_timeout_s: float = Field(
         default=10.0, gt=0, description="Seconds `chorus simulate` waits for the Kafka broker before giving up."
