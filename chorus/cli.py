@@ -25,6 +25,7 @@ COMMANDS = {
     "api": ("api_cmd", "api"),
     "exporter": ("exporter_cmd", "exporter"),
     "alerts": ("alerts_cmd", "alerts"),
+    "ingest": ("ingest_cmd", "ingest"),
 }
 
 
