@@ -246,7 +246,9 @@ class Connection:
             self._loop.call_soon_threadsafe(self._mark_caught_up)
         try:
             while not self._stop_reading.is_set():
-                messages = self._consumer.consume(500, 0.1)
+                # consume(n, timeout) waits out its timeout unless n messages come: wait for the first only.
+                first = self._consumer.poll(0.1)
+                messages = [first, *self._consumer.consume(500, 0)] if first is not None else []
                 batch: list[tuple[str, Event]] = []
                 for msg in messages:
                     if msg.error():
