@@ -38,7 +38,10 @@ DRAIN_MAX_S = 30.0
 class Workers:
     """`chorus worker NAME` for each processor, one process each, logs in `log_dir`."""
 
-    def __init__(self, bootstrap: str, redis_url: str, run_id: str, log_dir: Path) -> None:
+    def __init__(
+        self, bootstrap: str, redis_url: str, run_id: str, log_dir: Path, names: tuple[str, ...] = PROCESSORS
+    ) -> None:
+        self.names = names
         self.bootstrap = bootstrap
         self.suffix = f"-{run_id}"
         self.log_dir = log_dir
@@ -55,7 +58,7 @@ class Workers:
     def start(self, metrics_ports: dict[str, int] | None = None) -> None:
         """Start every processor; with metrics_ports, each serves /metrics on its port."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        for name in PROCESSORS:
+        for name in self.names:
             port = (metrics_ports or {}).get(name, 0)
             with (self.log_dir / f"{name}.log").open("ab") as log:
                 self.procs[name] = subprocess.Popen(
@@ -70,7 +73,7 @@ class Workers:
     def wait_ready(self, say=print) -> None:
         """Block until every processor's consumer group is stable, or fail with its log."""
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
-        groups = [f"chorus-{name}{self.suffix}" for name in PROCESSORS]
+        groups = [f"chorus-{name}{self.suffix}" for name in self.names]
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             self.check()

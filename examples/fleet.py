@@ -172,14 +172,19 @@ class Fleet:
                 ok, failed = tally.ok - last[w][0], tally.failed - last[w][1]
                 last[w] = (tally.ok, tally.failed)
                 parts.append(f"{w} {ok:>2} ok {failed:>2} failed")
-            print(f"[{self.t():5.1f}s] {self.phase():<6} free {self.pool.free():>4.0f}/{CAPACITY:.0f} | " + " | ".join(parts))
+            print(
+                f"[{self.t():5.1f}s] {self.phase():<6} free {self.pool.free():>4.0f}/{CAPACITY:.0f} | "
+                + " | ".join(parts)
+            )
 
     async def run(self) -> int:
         async with Connection(WORKERS, self.settings) as connection:
             agents = [Agent(w, connection=connection, on_decision=self.on_decision) for w in WORKERS]
             for agent in agents:
                 await agent.start()
-            print(f"[{self.t():5.1f}s] {len(agents)} agents on {POOL} (capacity {CAPACITY:.0f}), run id {self.settings.run_id}")
+            print(
+                f"[{self.t():5.1f}s] {len(agents)} agents on {POOL} (capacity {CAPACITY:.0f}), run id {self.settings.run_id}"
+            )
             reporter = asyncio.create_task(self.report())
             tasks = [asyncio.create_task(self.greedy(a) if a.agent_id == GREEDY else self.worker(a)) for a in agents]
             while self.t() < self.max_s:

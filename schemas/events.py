@@ -48,11 +48,11 @@ class Vitals(Event):
 
     event_type: Literal["vitals"] = "vitals"
     agent_id: Id
-    latency_ms: NonNegative
-    error_rate: Probability
-    queue_depth: NonNegative
-    cpu: Probability
-    requests_per_s: NonNegative
+    latency_ms: NonNegative = Field(description="Mean latency of the agent's calls in the tick, ms.")
+    error_rate: Probability = Field(description="Share of the tick's calls that failed.")
+    queue_depth: NonNegative = Field(description="Work waiting or in flight (the SDK: most calls in flight at once).")
+    cpu: Probability = Field(description="CPU use as a share of the machine (0-1).")
+    requests_per_s: NonNegative = Field(description="Calls per second over the tick.")
 
 
 # --- what the processors decide -------------------------------------------------------

@@ -277,7 +277,7 @@ class Settings(BaseSettings):
         default=10000, ge=1, description="Messages an agent client buffers unsent at most; beyond it, BufferFull."
     )
     agent_linger_ms: float = Field(
-        default=5.0, ge=0, description="How long the agent client's and the ingest's producer wait to fill a request."
+        default=1.0, ge=0, description="How long the agent client's and the ingest's producer wait to fill a request, in ms."
     )
     ingest_host: str = Field(default="127.0.0.1", description="Address `chorus ingest` listens on.")
     ingest_port: int = Field(default=8500, ge=1, le=65535, description="Port `chorus ingest` listens on.")

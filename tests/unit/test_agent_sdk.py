@@ -196,3 +196,12 @@ def test_the_meter_counts_raised_calls_as_errors_and_lets_them_through_from_any_
         raise KeyError("x")
     sample = meter.stats.take()
     assert sample.calls == 401 and sample.errors == 41
+
+
+def test_the_committed_wire_contract_is_what_the_schemas_generate() -> None:
+    from pathlib import Path
+
+    from chorus.agent.contract import render
+
+    committed = (Path(__file__).resolve().parents[2] / "docs" / "wire-contract.md").read_text()
+    assert committed == render(), "regenerate: python -m chorus.agent.contract > docs/wire-contract.md"
