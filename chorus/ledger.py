@@ -42,6 +42,7 @@ from schemas import (
     QuarantineDecision,
     TopicSpec,
     decode,
+    partition_for,
 )
 
 DECISION_TOPICS: tuple[TopicSpec, ...] = (
@@ -163,33 +164,7 @@ class Ledger:
 
 def partition_of(key: str, partitions: int) -> int:
     """The partition Kafka's murmur2 partitioner (the topic contract) puts a key on."""
-    return (_murmur2(key.encode()) & 0x7FFFFFFF) % partitions
-
-
-def _murmur2(data: bytes) -> int:
-    length = len(data)
-    seed, m, r = 0x9747B28C, 0x5BD1E995, 24
-    h = (seed ^ length) & 0xFFFFFFFF
-    for i in range(0, length - length % 4, 4):
-        k = int.from_bytes(data[i : i + 4], "little")
-        k = (k * m) & 0xFFFFFFFF
-        k ^= k >> r
-        k = (k * m) & 0xFFFFFFFF
-        h = (h * m) & 0xFFFFFFFF
-        h ^= k
-    rest = length % 4
-    tail = data[length - rest :]
-    if rest == 3:
-        h ^= tail[2] << 16
-    if rest >= 2:
-        h ^= tail[1] << 8
-    if rest >= 1:
-        h ^= tail[0]
-        h = (h * m) & 0xFFFFFFFF
-    h ^= h >> 13
-    h = (h * m) & 0xFFFFFFFF
-    h ^= h >> 15
-    return h
+    return partition_for(key.encode(), partitions)
 
 
 def _consumer(bootstrap: str, group: str) -> Consumer:
