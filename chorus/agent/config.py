@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from processors.runtime.security import client_config
 from processors.runtime.settings import Settings
 from schemas import PARTITIONER
 
@@ -13,16 +14,9 @@ def load_settings(settings: Settings | None = None) -> Settings:
 
 
 def kafka_config(settings: Settings) -> dict[str, Any]:
-    """librdkafka configuration common to the SDK's and the ingest's clients.
-
-    The one place where the settings model's connection settings become client config:
-    bootstrap servers today, and the Kafka security settings (SASL_SSL) when the model has them.
-    """
-    config: dict[str, Any] = {"bootstrap.servers": settings.kafka_bootstrap_servers}
-    security = getattr(settings, "kafka_security_config", None)
-    if callable(security):
-        config.update(security())
-    return config
+    """librdkafka configuration common to the SDK's and the ingest's clients: bootstrap servers and
+    the Kafka security settings (SASL/TLS) of the settings model, through the runtime's one builder."""
+    return client_config(settings)
 
 
 def producer_config(settings: Settings, *, queue_max: int, linger_ms: float) -> dict[str, Any]:

@@ -129,11 +129,7 @@ def field_table(spec: TopicSpec) -> str:
     required = set(schema.get("required", ()))
     rows = ["| field | type | required | limits | meaning |", "| --- | --- | --- | --- | --- |"]
     for name, prop in schema["properties"].items():
-        default = (
-            ""
-            if name in required or "default" not in prop
-            else f" (default `{json.dumps(prop['default'])}`)"
-        )
+        default = "" if name in required or "default" not in prop else f" (default `{json.dumps(prop['default'])}`)"
         rows.append(
             f"| `{name}` | {_type(prop)} | {'yes' if name in required else 'no' + default} | {_limits(prop)} "
             f"| {prop.get('description', '')} |"

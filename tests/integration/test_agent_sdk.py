@@ -22,10 +22,10 @@ from schemas import (
     VITALS,
     Intention,
     IntentionHeld,
-    OperatorCommand,
     Vitals,
 )
 from tests.integration.runtime_workers import TopicReader, produce, running_worker
+from tests.operators import make_key
 
 pytestmark = pytest.mark.integration
 
@@ -36,21 +36,12 @@ def settings_for(services, run_id: str, **extra: object) -> Settings:
     return Settings(kafka_bootstrap_servers=services.kafka, redis_url=services.redis_url, run_id=run_id, **extra)  # type: ignore[call-arg]
 
 
-def command(run_id: str, agent: str, what: str) -> OperatorCommand:
-    return OperatorCommand(
-        event_id=uuid.uuid4().hex,
-        occurred_at=datetime.now(UTC),
-        run_id=run_id,
-        producer="test-operator",
-        agent_id=agent,
-        command=what,  # type: ignore[arg-type]
-        operator="test",
-    )
-
-
 def test_an_agent_is_admitted_then_quarantined_across_a_restart_then_released(services, run_id, tmp_path: Path) -> None:
     settings = settings_for(services, run_id, agent_gate_timeout_s=30.0)
-    with running_worker("quarantine", services, run_id, GATE_SOURCES, tmp_path):
+    operator = make_key(tmp_path)
+    with running_worker(
+        "quarantine", services, run_id, GATE_SOURCES, tmp_path, CHORUS_OPERATOR_PUBLIC_KEYS=str(operator.public_path)
+    ):
 
         async def scenario() -> None:
             decisions: list[str] = []
@@ -58,7 +49,7 @@ def test_an_agent_is_admitted_then_quarantined_across_a_restart_then_released(se
                 admitted = await agent.intend("gpu", 2.0, hold_s=5.0)  # waits for the worker to join, too
                 assert admitted.agent_id == "sdk-1" and not agent.quarantined
 
-                produce(services, [(COMMANDS, command(run_id, "sdk-1", "quarantine"))])
+                produce(services, [(COMMANDS, operator.sign("sdk-1", "quarantine", run_id=run_id))])
                 decision = await agent.wait_quarantined(timeout=30)
                 assert decision.action == "quarantine" and decision.reason == "operator"
                 assert decisions == ["quarantine"]
@@ -90,7 +81,7 @@ def test_an_agent_is_admitted_then_quarantined_across_a_restart_then_released(se
                 assert restarted.quarantined and restarted.decision == decision
                 with pytest.raises(Quarantined):
                     await restarted.intend("gpu", 1.0)
-                produce(services, [(COMMANDS, command(run_id, "sdk-1", "release"))])
+                produce(services, [(COMMANDS, operator.sign("sdk-1", "release", run_id=run_id))])
                 await restarted.wait_released(timeout=30)
                 assert restarted.decision is not None and restarted.decision.action == "release"
                 async with restarted.hold("gpu", 1.0, hold_s=2.0) as granted:

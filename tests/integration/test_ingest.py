@@ -8,18 +8,17 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
 from chorus.probe import free_port
-from schemas import ANOMALIES, COMMANDS, CONFLICTS, INTENTIONS, TRUST, VITALS, OperatorCommand
+from schemas import ANOMALIES, COMMANDS, CONFLICTS, INTENTIONS, TRUST, VITALS
 from tests.integration.runtime_workers import TopicReader, produce, running_worker
+from tests.operators import make_key
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +67,7 @@ def intention(agent: str, **fields: object) -> dict[str, object]:
     return {"agent_id": agent, "action": "acquire", "resource": "gpu", "amount": 1.0, "hold_s": 2.0} | fields
 
 
-def poll_until(url: str, agent: str, after: int, done, timeout_s: float = 30.0) -> tuple[list[dict], int, dict]:
+def poll_until(url: str, agent: str, after: int, done, timeout_s: float = 90.0) -> tuple[list[dict], int, dict]:
     items: list[dict] = []
     deadline = time.monotonic() + timeout_s
     body: dict = {}
@@ -84,10 +83,16 @@ def poll_until(url: str, agent: str, after: int, done, timeout_s: float = 30.0) 
 
 def test_tokens_bodies_and_verdicts(services, run_id, tmp_path: Path) -> None:
     reader = TopicReader(services, [INTENTIONS, VITALS], run_id)
+    operator = make_key(tmp_path)
     try:
         with (
             running_worker(
-                "quarantine", services, run_id, (TRUST, CONFLICTS, ANOMALIES, COMMANDS, INTENTIONS), tmp_path
+                "quarantine",
+                services,
+                run_id,
+                (TRUST, CONFLICTS, ANOMALIES, COMMANDS, INTENTIONS),
+                tmp_path,
+                CHORUS_OPERATOR_PUBLIC_KEYS=str(operator.public_path),
             ),
             ingest(services, run_id, tmp_path) as url,
         ):
@@ -131,15 +136,7 @@ def test_tokens_bodies_and_verdicts(services, run_id, tmp_path: Path) -> None:
             assert [i["kind"] for i in items if i.get("intention_id") in ids] == ["admitted", "admitted"]
             assert body["quarantined"] is False
 
-            quarantine = OperatorCommand(
-                event_id=uuid.uuid4().hex,
-                occurred_at=datetime.now(UTC),
-                run_id=run_id,
-                producer="test-operator",
-                agent_id="alpha",
-                command="quarantine",
-                operator="test",
-            )
+            quarantine = operator.sign("alpha", "quarantine", run_id=run_id)
             produce(services, [(COMMANDS, quarantine)])
             items, cursor, body = poll_until(
                 url, "alpha", cursor, lambda got: any(i["kind"] == "decision" for i in got)
