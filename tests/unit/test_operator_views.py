@@ -58,9 +58,9 @@ def ledger_of(*events) -> Ledger:
     ("abc", 479470107),
 ])
 def test_murmur2_matches_kafka(key: str, expected: int) -> None:
-    from chorus.ledger import _murmur2
+    from schemas import murmur2
 
-    assert _murmur2(key.encode()) == expected & 0xFFFFFFFF
+    assert murmur2(key.encode()) == expected & 0xFFFFFFFF
     assert partition_of(key, 8) == (expected & 0x7FFFFFFF) % 8
 
 
