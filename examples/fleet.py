@@ -8,7 +8,7 @@ start waiting and failing. Chorus' conflict processor names the greedy agent, th
 processor holds it, its SDK refuses its next claim with `Quarantined`, the pool takes its
 leases back (the `on_decision` callback), and the others recover.
 
-    python examples/fleet.py                 # starts the four processors for a fresh run id
+    python examples/fleet.py                 # starts the processors for a fresh run id
     python examples/fleet.py --no-workers    # use processors you run yourself (see examples/README.md)
 """
 
@@ -235,7 +235,7 @@ def main() -> None:
         workers = Workers(kafka, redis_url, run_id, stack.home() / "runs" / run_id)
         workers.env["CHORUS_CONFLICT_CAPACITIES"] = json.dumps({POOL: CAPACITY})
         workers.env.setdefault("CHORUS_LOG_LEVEL", "WARNING")
-        print(f"starting the four processors for run {run_id} (logs in {workers.log_dir}) ...")
+        print(f"starting the processors ({', '.join(workers.names)}) for run {run_id} (logs in {workers.log_dir}) ...")
         try:
             workers.start()
             workers.wait_ready()
