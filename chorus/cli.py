@@ -17,6 +17,7 @@ COMMANDS = {
     "simulate": ("simulate_cmd", "simulate"),
     "demo": ("demo_cmd", "demo"),
     "eval": ("eval_cmd", "eval_"),
+    "eval-detector": ("eval_detector_cmd", "eval_detector"),
     "keys": ("keys_cmd", "keys"),
     "command": ("command_cmd", "command"),
     "status": ("status_cmd", "status"),

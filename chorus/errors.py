@@ -15,3 +15,7 @@ class PipelineError(ChorusError):
 
 class ApiError(ChorusError):
     """The operator API could not start or serve."""
+
+
+class BenchmarkError(ChorusError):
+    """An external benchmark (NAB) cannot be found, set up or run."""

@@ -53,6 +53,10 @@ class Vitals(Event):
     queue_depth: NonNegative = Field(description="Work waiting or in flight (the SDK: most calls in flight at once).")
     cpu: Probability = Field(description="CPU use as a share of the machine (0-1).")
     requests_per_s: NonNegative = Field(description="Calls per second over the tick.")
+    upstream_degraded: Probability | None = Field(
+        default=None,
+        description="How degraded the agent's upstream dependencies look to it (0 healthy, 1 down); unset if unknown.",
+    )
 
 
 # --- what the processors decide -------------------------------------------------------
@@ -70,6 +74,9 @@ class Anomaly(Event):
     zscore: float
     severity: Severity
     sustained_samples: int = Field(ge=1, description="Consecutive deviating samples that raised it.")
+    upstream_degraded: Probability | None = Field(
+        default=None, description="The sample's upstream_degraded: a symptom a degraded upstream may explain."
+    )
 
 
 class MetricBaseline(_Part):
@@ -86,9 +93,14 @@ class BaselineSnapshot(Event):
     metrics: dict[Metric, MetricBaseline]
     frozen: bool = Field(description="True while the agent is anomalous: its baseline is not learning.")
     anomalous_metrics: tuple[Metric, ...] = ()
+    relearned: tuple[Metric, ...] = Field(
+        default=(), description="Metrics whose baseline this sample restarted after a lasting shift (new normal)."
+    )
 
 
-TrustReason = Literal["anomaly", "conflict", "hoarding", "good_behaviour", "released", "operator"]
+# "attributed": an anomaly the fleet's state explains (contention, a degraded upstream); it costs nothing
+# and the change (before == after) says who or what was blamed instead.
+TrustReason = Literal["anomaly", "conflict", "hoarding", "good_behaviour", "released", "operator", "attributed"]
 
 
 class TrustChange(Event):

@@ -423,8 +423,12 @@ class Simulation:
         at = self._clock.iso_ms(t1_ms)
         tick = str(self.tick)
         ids, fmt, out = self._ids, self._templates.vitals, batch.vitals
-        for name, key, aid, lat, err, q, c, r in zip(self.ids, self.keys, self.id_json, *columns, strict=True):
-            out.append((key, fmt(ids.make(name, "v", tick), at, aid, lat, err, q, c, r)))
+        # What an agent sees of its upstreams: how degraded they are, as a latency-weighted health check would.
+        ups: list[float | None] = _clean(upstream, 0.0, 1.0, 3) if self.upstream.shape[1] else [None] * n
+        for name, key, aid, lat, err, q, c, r, u in zip(
+            self.ids, self.keys, self.id_json, *columns, ups, strict=True
+        ):
+            out.append((key, fmt(ids.make(name, "v", tick), at, aid, lat, err, q, c, r, u)))
 
 
 def _clean(values: np.ndarray, low: float, high: float | None, decimals: int) -> list[float]:

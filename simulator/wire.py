@@ -73,13 +73,16 @@ class Templates:
         self._head += ',"causation_ids":[],"producer":"' + PRODUCER + '","agent_id":%s,'
 
     def vitals(
-        self, event_id: str, at: str, agent: str, latency: float, errors: float, queue: float, cpu: float, rps: float
-    ) -> bytes:
-        """`agent` is already a JSON string literal."""
+        self, event_id: str, at: str, agent: str, latency: float, errors: float, queue: float, cpu: float, rps: float,
+        upstream: float | None = None,
+    ) -> bytes:  # fmt: skip
+        """`agent` is already a JSON string literal; `upstream` is how degraded its upstreams look (None: none)."""
+        tail = "}" if upstream is None else f',"upstream_degraded":{upstream!r}}}'
         return (
             self._head % (event_id, "vitals", at, agent)
             + f'"latency_ms":{latency!r},"error_rate":{errors!r},"queue_depth":{queue!r},'
-            f'"cpu":{cpu!r},"requests_per_s":{rps!r}}}'
+            f'"cpu":{cpu!r},"requests_per_s":{rps!r}'
+            + tail
         ).encode()
 
     def intention(

@@ -35,6 +35,7 @@ from schemas import (
     Event,
     Metric,
     MetricBaseline,
+    QuarantineDecision,
     Severity,
     Vitals,
     derive_event_id,
@@ -58,41 +59,65 @@ class BaselineConfig:
     warmup: int = 15
     window: int = 500
     zscore: float = 4.0
+    residual_z: float = 5.0
+    fast_alpha: float = 0.3
     sustain: int = 3
+    spike: float = 2.0
     clear: int = 5
-    severity_z: tuple[float, float, float] = (6.0, 10.0, 20.0)
+    severity_ratio: tuple[float, float, float] = (2.0, 4.0, 8.0)
+    envelope_growth: float = 1.5
+    relearn: int = 300
     min_stddev: float = 0.01
     min_rel_stddev: float = 0.05
     snapshot_every: int = 50
     critical_beyond: Envelope = field(default_factory=lambda: dict(CRITICAL_BEYOND))
 
+    @property
+    def envelope_decay(self) -> float:
+        # Slower than the mean's memory, so a pattern that recurs once per window stays learned.
+        return 1.0 - 1.0 / (4.0 * self.window)
+
 
 @dataclass(slots=True)
 class MetricState:
-    """One metric's running statistics and streaks (a plain dataclass: the hot loop assigns its fields)."""
+    """One metric's statistics and streaks (a plain dataclass: the hot loop assigns its fields).
+
+    count/mean/m2: the long baseline (what the metric's values look like); fast: a short-memory level (what
+    it was just now), whose one-step error is the jump channel; rdev: the mean absolute jump; env_level and
+    env_jump: the largest |z| of each channel that the metric has shown as normal (0 = the floor).
+    """
 
     count: int = 0
     mean: float = 0.0
     m2: float = 0.0
-    deviating: int = 0  # consecutive deviating samples so far
+    fast: float = 0.0
+    rdev: float = 0.0
+    env_level: float = 0.0
+    env_jump: float = 0.0
+    deviating: int = 0  # consecutive deviating samples so far (the current episode)
     normal: int = 0  # consecutive normal samples while anomalous
     anomalous: bool = False
     severity: Severity | None = None
     streak_ids: tuple[str, ...] = ()
+    peak_level: float = 0.0  # the current episode's largest |z| per channel
+    peak_jump: float = 0.0
 
     def stddev(self) -> float:
         return math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 0.0
 
     def copy(self) -> MetricState:
         return MetricState(
-            self.count, self.mean, self.m2, self.deviating, self.normal, self.anomalous, self.severity, self.streak_ids
-        )
+            self.count, self.mean, self.m2, self.fast, self.rdev, self.env_level, self.env_jump, self.deviating,
+            self.normal, self.anomalous, self.severity, self.streak_ids, self.peak_level, self.peak_jump,
+        )  # fmt: skip
 
 
 class AgentBaseline(BaseModel):
     metrics: dict[Metric, MetricState] = Field(default_factory=dict)
     samples: int = 0
     since_snapshot: int = 0
+    # While the agent is quarantined nothing it shows is learned: no envelope growth, no re-learning.
+    held: bool = False
 
     @property
     def frozen(self) -> bool:
@@ -104,6 +129,7 @@ class AgentBaseline(BaseModel):
             metrics={k: ms.copy() for k, ms in self.metrics.items()},
             samples=self.samples,
             since_snapshot=self.since_snapshot,
+            held=self.held,
         )
 
 
@@ -127,13 +153,23 @@ def _learn(ms: MetricState, x: float, window: int) -> None:
     ms.count, ms.mean, ms.m2 = count, mean, max(m2, 0.0)
 
 
+def _floor(center: float, cfg: BaselineConfig) -> float:
+    return max(cfg.min_stddev, cfg.min_rel_stddev * abs(center))
+
+
 def scale(ms: MetricState, cfg: BaselineConfig) -> float:
-    """The standard deviation used for z-scores, floored so a flat metric does not make every blip infinite."""
-    return max(ms.stddev(), cfg.min_stddev, cfg.min_rel_stddev * abs(ms.mean))
+    """The standard deviation used for level z-scores, floored so a flat metric does not make every blip infinite."""
+    return max(ms.stddev(), _floor(ms.mean, cfg))
 
 
-def severity_of(z: float, cfg: BaselineConfig) -> Severity:
-    level = sum(abs(z) >= bound for bound in cfg.severity_z)
+def jump_scale(ms: MetricState, cfg: BaselineConfig) -> float:
+    # The mean absolute deviation of a normal variable is 0.8 of its standard deviation.
+    return max(1.2533 * ms.rdev, _floor(ms.fast, cfg))
+
+
+def severity_of(ratio: float, cfg: BaselineConfig) -> Severity:
+    """Severity from how many times past the learned normal envelope a value lies."""
+    level = sum(ratio >= bound for bound in cfg.severity_ratio)
     return SEVERITIES[level]
 
 
@@ -146,9 +182,9 @@ def beyond_contention(metric: str, x: float, mean: float, cfg: BaselineConfig) -
     return x >= bound * mean if kind == "ratio" else x >= mean + bound
 
 
-def judged_severity(metric: str, x: float, z: float, mean: float, cfg: BaselineConfig) -> Severity:
-    """Severity from |z|, with critical only beyond the contention envelope (else high)."""
-    sev = severity_of(z, cfg)
+def judged_severity(metric: str, x: float, ratio: float, mean: float, cfg: BaselineConfig) -> Severity:
+    """Severity from the envelope ratio, with critical only beyond the contention envelope (else high)."""
+    sev = severity_of(ratio, cfg)
     if sev == "critical" and not beyond_contention(metric, x, mean, cfg):
         return "high"
     return sev
@@ -157,12 +193,17 @@ def judged_severity(metric: str, x: float, z: float, mean: float, cfg: BaselineC
 def step(
     agent_id: str, state: AgentBaseline | None, events: Sequence[Event], cfg: BaselineConfig
 ) -> Step[AgentBaseline]:
-    """Fold an agent's new vitals into its baselines; anomalies and snapshots out. The input state is not touched."""
+    """Fold an agent's new vitals (and quarantine decisions) into its baselines; anomalies and snapshots out."""
     work = state.copy() if state is not None else AgentBaseline()
     outputs: list[Output] = []
-    for vitals in events:
-        if isinstance(vitals, Vitals):
-            outputs += _observe(work, vitals, cfg)
+    for event in events:
+        if isinstance(event, Vitals):
+            outputs += _observe(work, event, cfg)
+        elif isinstance(event, QuarantineDecision):
+            if event.action == "quarantine":
+                work.held = True
+            elif event.action == "release":
+                work.held = False
     return Step(state=work, outputs=outputs)
 
 
@@ -176,63 +217,116 @@ def _observe(state: AgentBaseline, v: Vitals, cfg: BaselineConfig) -> list[Outpu
     """One sample, updating `state` in place (a private working copy)."""
     was_frozen = state.frozen
     outputs: list[Output] = []
-    zs: dict[Metric, float | None] = {}
+    ratios: dict[Metric, tuple[float, float] | None] = {}
+    relearned: list[Metric] = []
     for metric in Vitals.METRICS:
         ms = state.metrics.get(metric)
         if ms is None:
             ms = state.metrics[metric] = MetricState()
-        if ms.count < cfg.warmup:
-            zs[metric] = None
-            continue
         x = float(getattr(v, metric))
-        z = (x - ms.mean) / scale(ms, cfg)
-        zs[metric] = z
-        anomaly = _judge(ms, metric, x, z, v, cfg)
+        if ms.count < cfg.warmup:
+            ratios[metric] = None
+            continue
+        zl = (x - ms.mean) / scale(ms, cfg)
+        zj = (x - ms.fast) / jump_scale(ms, cfg)
+        ratios[metric] = (zl, zj)
+        anomaly, relearn = _judge(ms, metric, x, zl, zj, v, state.held, cfg)
         if anomaly is not None:
             outputs.append(Output(ANOMALIES, anomaly))
+        if relearn:
+            relearned.append(metric)
     frozen_now = state.frozen
-    if not was_frozen and not frozen_now:
-        # Learn only while nobody is anomalous (before, or because of, this sample), and not from
-        # a sample that is itself deviating: a brewing spike must not drag the mean towards it.
-        for metric, z in zs.items():
-            if z is None or abs(z) < cfg.zscore:
-                _learn(state.metrics[metric], float(getattr(v, metric)), cfg.window)
+    for metric, zs in ratios.items():
+        ms = state.metrics[metric]
+        x = float(getattr(v, metric))
+        if metric in relearned:
+            # A lasting shift: the long baseline starts again from here (a new warm-up), the learned
+            # envelopes (how noisy the metric is) are kept.
+            ms.count, ms.mean, ms.m2, ms.fast = 0, 0.0, 0.0, x
+            _learn(ms, x, cfg.window)
+            continue
+        if zs is None:
+            _learn(ms, x, cfg.window)
+            ms.fast = ms.mean
+            ms.rdev = ms.stddev() * 0.8
+            continue
+        zl, zj = zs
+        calm = abs(zl) < _envelope(ms.env_level, cfg.zscore) and abs(zj) < _envelope(ms.env_jump, cfg.residual_z)
+        if not was_frozen and not frozen_now and calm:
+            # Learn only while nobody is anomalous (before, or because of, this sample), and not from
+            # a sample that is itself deviating: a brewing spike must not drag the mean towards it.
+            ms.rdev += (abs(x - ms.fast) - ms.rdev) / min(ms.count, cfg.window)
+            _learn(ms, x, cfg.window)
+            ms.env_level *= cfg.envelope_decay
+            ms.env_jump *= cfg.envelope_decay
+        # The short-memory level always follows: it is what "just now" means for the jump channel.
+        ms.fast += cfg.fast_alpha * (x - ms.fast)
     state.samples += 1
     state.since_snapshot += 1
-    changed = frozen_now != was_frozen or bool(outputs) or state.samples == cfg.warmup
+    changed = frozen_now != was_frozen or bool(outputs) or state.samples == cfg.warmup or bool(relearned)
     if changed or state.since_snapshot >= cfg.snapshot_every:
-        outputs.append(Output(BASELINES, snapshot(v, state)))
+        outputs.append(Output(BASELINES, snapshot(v, state, tuple(relearned))))
         state.since_snapshot = 0
     return outputs
 
 
-def _judge(ms: MetricState, metric: Metric, x: float, z: float, v: Vitals, cfg: BaselineConfig) -> Anomaly | None:
-    """Advance one metric's streaks in place; the Anomaly to publish, if any."""
-    deviates = abs(z) >= cfg.zscore
+def _envelope(learned: float, floor: float) -> float:
+    return max(learned, floor)
+
+
+def _end_episode(ms: MetricState, held: bool, cfg: BaselineConfig) -> None:
+    """A deviation is over. Unless the agent is quarantined, the envelopes grow towards its peak (by at
+    most `envelope_growth` per episode): a burst that keeps coming back becomes normal, an infection held
+    in quarantine never does."""
+    if not held:
+        g = cfg.envelope_growth
+        ms.env_level = max(ms.env_level, min(ms.peak_level, _envelope(ms.env_level, cfg.zscore) * g))
+        ms.env_jump = max(ms.env_jump, min(ms.peak_jump, _envelope(ms.env_jump, cfg.residual_z) * g))
+    ms.anomalous, ms.severity, ms.normal, ms.deviating, ms.streak_ids = False, None, 0, 0, ()
+    ms.peak_level = ms.peak_jump = 0.0
+
+
+def _judge(
+    ms: MetricState, metric: Metric, x: float, zl: float, zj: float, v: Vitals, held: bool, cfg: BaselineConfig
+) -> tuple[Anomaly | None, bool]:
+    """Advance one metric's streaks in place; the Anomaly to publish, if any, and whether to re-learn."""
+    rl = abs(zl) / _envelope(ms.env_level, cfg.zscore)
+    rj = abs(zj) / _envelope(ms.env_jump, cfg.residual_z)
+    ratio = max(rl, rj)
+    z = zl if rl >= rj else zj
+    deviates = ratio >= 1.0
+    if deviates:
+        ms.peak_level, ms.peak_jump = max(ms.peak_level, abs(zl)), max(ms.peak_jump, abs(zj))
     if not ms.anomalous:
         if not deviates:
-            ms.deviating, ms.streak_ids = 0, ()
-            return None
+            if ms.deviating:
+                _end_episode(ms, held, cfg)
+            return None, False
         ms.deviating += 1
         ms.streak_ids = (*ms.streak_ids, v.event_id)[-cfg.sustain :]
-        if ms.deviating < cfg.sustain:
-            return None
-        ms.anomalous, ms.severity, ms.normal = True, judged_severity(metric, x, z, ms.mean, cfg), 0
-        return _anomaly(ms, metric, x, z, v, ms.severity, ms.deviating)
+        # One sample far past the envelope is news at once; a modest deviation must persist.
+        if ms.deviating < cfg.sustain and ratio < cfg.spike:
+            return None, False
+        ms.anomalous, ms.severity, ms.normal = True, judged_severity(metric, x, ratio, ms.mean, cfg), 0
+        return _anomaly(ms, metric, x, z, v, ms.severity, ms.deviating), False
     if not deviates:
         ms.normal += 1
         if ms.normal >= cfg.clear:
-            ms.anomalous, ms.severity, ms.normal, ms.deviating, ms.streak_ids = False, None, 0, 0, ()
-        return None
+            _end_episode(ms, held, cfg)
+        return None, False
     ms.normal = 0
     ms.deviating += 1
     ms.streak_ids = (*ms.streak_ids, v.event_id)[-cfg.sustain :]
-    sev = judged_severity(metric, x, z, ms.mean, cfg)
+    if ms.deviating >= cfg.relearn and not held:
+        # Deviating this long without a quarantine is the metric's new normal: re-learn it.
+        _end_episode(ms, True, cfg)
+        return None, True
+    sev = judged_severity(metric, x, ratio, ms.mean, cfg)
     if SEVERITIES.index(sev) > SEVERITIES.index(ms.severity or "low"):
         # An escalating infection is news; a steady one is not re-announced every tick.
         ms.severity = sev
-        return _anomaly(ms, metric, x, z, v, sev, ms.deviating)
-    return None
+        return _anomaly(ms, metric, x, z, v, sev, ms.deviating), False
+    return None, False
 
 
 def _anomaly(ms: MetricState, metric: Metric, x: float, z: float, v: Vitals, sev: Severity, sustained: int) -> Anomaly:
@@ -250,10 +344,11 @@ def _anomaly(ms: MetricState, metric: Metric, x: float, z: float, v: Vitals, sev
         zscore=_finite(z),
         severity=sev,
         sustained_samples=sustained,
+        upstream_degraded=v.upstream_degraded,
     )
 
 
-def snapshot(v: Vitals, state: AgentBaseline) -> BaselineSnapshot:
+def snapshot(v: Vitals, state: AgentBaseline, relearned: tuple[Metric, ...] = ()) -> BaselineSnapshot:
     return BaselineSnapshot(
         event_id=derive_event_id(PRODUCER, "snapshot", v.event_id),
         occurred_at=v.occurred_at,
@@ -266,6 +361,7 @@ def snapshot(v: Vitals, state: AgentBaseline) -> BaselineSnapshot:
         },
         frozen=state.frozen,
         anomalous_metrics=tuple(k for k, ms in state.metrics.items() if ms.anomalous),
+        relearned=relearned,
     )
 
 

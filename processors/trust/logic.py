@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
@@ -35,6 +35,12 @@ class TrustState(BaseModel):
     # The current anomaly incident: when its latest anomaly occurred and what it has cost so far.
     incident_at: datetime | None = None
     incident_charged: float = 0.0
+    incident_cause: str | None = None  # the anomaly that opened the current incident
+    # The latest contention the agent suffered without being aggressive: until when it explains the
+    # agent's symptoms, the conflict event that showed it, and what to say about it.
+    contended_until: datetime | None = None
+    contended_cause: str | None = None
+    contended_detail: str = ""
 
 
 def entities_of(event: Event) -> Iterable[str]:
@@ -86,7 +92,15 @@ def _anomaly(
 ) -> tuple[TrustState, TrustChange | None]:
     """One trouble shows in several metrics at once and escalates over a few samples (a starved agent's
     latency, queue and errors together): counting each would sink a victim's trust. An incident costs
-    its worst severity's penalty once; a later, worse anomaly in it costs only the difference."""
+    its worst severity's penalty once; a later, worse anomaly in it costs only the difference.
+
+    Blame the cause: a symptom the fleet's state explains (the agent was a non-aggressive claimant in a
+    contended window, or its upstreams were degraded when it was sampled) costs nothing. A critical
+    anomaly is beyond what contention can do to an agent and is never explained away."""
+    blamed = _attribution(state, event, policy) if event.severity != "critical" else None
+    if blamed is not None:
+        causes, detail = blamed
+        return _attributed(agent_id, state, event, causes, detail)
     penalty = policy.anomaly_penalty.get(event.severity, 0.0)
     ongoing = (
         state.incident_at is not None
@@ -95,12 +109,43 @@ def _anomaly(
     charged = state.incident_charged if ongoing else 0.0
     points = max(0.0, penalty - charged)
     latest = max(state.incident_at, event.occurred_at) if ongoing and state.incident_at else event.occurred_at
-    state = state.model_copy(update={"incident_at": latest, "incident_charged": max(charged, penalty)})
+    opened_by = state.incident_cause if ongoing else event.event_id
+    update = {"incident_at": latest, "incident_charged": max(charged, penalty), "incident_cause": opened_by}
+    state = state.model_copy(update=update)
     if points == 0.0:
         return state.model_copy(update={"clean": 0}), None
     return _penalise(
         agent_id, state, event, "anomaly", points, f"{event.severity} {event.metric} anomaly (z={event.zscore:.1f})"
     )
+
+
+def _attribution(state: TrustState, event: Anomaly, policy: TrustPolicy) -> tuple[tuple[str, ...], str] | None:
+    """What explains the anomaly instead of the agent, if anything: (cause event ids, what to say)."""
+    what = f"{event.severity} {event.metric} anomaly (z={event.zscore:.1f})"
+    if state.contended_until is not None and event.occurred_at <= state.contended_until and state.contended_cause:
+        return (event.event_id, state.contended_cause), f"{what} blamed on {state.contended_detail}"
+    if event.upstream_degraded is not None and event.upstream_degraded >= policy.victim_upstream_degraded:
+        return (event.event_id,), f"{what} blamed on degraded upstreams ({event.upstream_degraded:.0%} degraded)"
+    return None
+
+
+def _attributed(
+    agent_id: str, state: TrustState, event: Anomaly, causes: tuple[str, ...], detail: str
+) -> tuple[TrustState, TrustChange]:
+    """A change of zero points that records whom the symptom was blamed on, so `explain` shows it."""
+    change = TrustChange(
+        event_id=derive_event_id(PRODUCER, event.event_id, agent_id, "attributed"),
+        occurred_at=event.occurred_at,
+        run_id=event.run_id,
+        causation_ids=causes,
+        producer=PRODUCER,
+        agent_id=agent_id,
+        before=state.score,
+        after=state.score,
+        reason="attributed",
+        detail=detail,
+    )
+    return state.model_copy(update={"changes": state.changes + 1}), change
 
 
 def _conflict(
@@ -113,7 +158,14 @@ def _conflict(
     # Fleets are heterogeneous: a big claimant is only hoarding if the prediction found it aggressive
     # (far above the typical claimant); a greedy-but-fair agent above 1/n of a busy window is not.
     if me.aggressiveness < policy.conflict_min_aggressiveness:
-        return state, None
+        # It claimed in a contended window without pushing: a victim of whoever did, for a while.
+        until = event.window_end + timedelta(seconds=policy.victim_grace_s)
+        if state.contended_until is not None and state.contended_until > until:
+            return state, None
+        blame = f", most aggressive {event.most_aggressive}" if event.most_aggressive not in (None, agent_id) else ""
+        detail = f"contention ({event.failure_mode}) on {event.resource}{blame}"
+        update = {"contended_until": until, "contended_cause": event.event_id, "contended_detail": detail}
+        return _refund(agent_id, state.model_copy(update=update), event, policy)
     if me.fair_share > 0 and me.share >= policy.hoarding_factor * me.fair_share:
         return _penalise(
             agent_id,
@@ -132,6 +184,25 @@ def _conflict(
         points,
         f"{event.failure_mode} on {event.resource}, aggressiveness {me.aggressiveness:.2f}, risk {event.risk:.2f}",
     )
+
+
+def _refund(
+    agent_id: str, state: TrustState, event: ConflictPrediction, policy: TrustPolicy
+) -> tuple[TrustState, TrustChange | None]:
+    """The prediction of a window closes after the symptoms it explains were charged: give back what the
+    incident cost if it began in the window (or its grace before it), and say whom it is blamed on."""
+    began = state.incident_at
+    if state.incident_charged <= 0 or began is None or state.incident_cause is None:
+        return state, None
+    if not (event.window_start - timedelta(seconds=policy.victim_grace_s) <= began <= state.contended_until):  # type: ignore[operator]
+        return state, None
+    refund = state.incident_charged
+    state = state.model_copy(update={"incident_charged": 0.0})
+    detail = f"{refund:g} points back: symptoms blamed on {state.contended_detail}"
+    new, change = _change(agent_id, state, event, "attributed", state.score + refund, detail, clean=state.clean)
+    if change is not None:
+        change = change.model_copy(update={"causation_ids": (event.event_id, state.incident_cause)})
+    return new, change
 
 
 def _clean(

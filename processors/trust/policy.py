@@ -48,6 +48,20 @@ class TrustPolicy(BaseModel):
         description="An aggressive claimant (see conflict_min_aggressiveness) with this many fair shares is hoarding.",
     )
     hoarding_penalty: float = Field(default=10.0, ge=0, description="Points lost per hoarding claim.")
+    victim_grace_s: float = Field(
+        default=30.0,
+        ge=0,
+        description=(
+            "After a conflict window in which the agent claimed but was not aggressive, this many event-time"
+            " seconds of its anomalies are blamed on the contention, not on it."
+        ),
+    )
+    victim_upstream_degraded: float = Field(
+        default=0.2,
+        ge=0,
+        le=1,
+        description="An anomaly sampled while the agent's upstreams were at least this degraded is blamed on them.",
+    )
     recovery_clean_events: int = Field(
         default=20, ge=1, description="Clean intentions in a row that earn one recovery step."
     )

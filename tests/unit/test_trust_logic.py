@@ -130,7 +130,8 @@ def test_trust_always_stays_within_0_and_100(data, start: float) -> None:
     result = step(AGENT, TrustState(score=start), events, POLICY)
     assert 0 <= result.state.score <= 100
     for change in changes(result):
-        assert 0 <= change.after <= 100 and change.before != change.after
+        assert 0 <= change.after <= 100
+        assert change.before != change.after or change.reason == "attributed"
 
 
 @settings(max_examples=100, deadline=None)
@@ -246,3 +247,107 @@ def test_release_lifts_to_the_floor_and_an_operator_sets_the_score() -> None:
 
 def test_levels_follow_the_policy_thresholds() -> None:
     assert [level(s, POLICY) for s in (100, 59.9, 29.9)] == ["ok", "warning", "quarantine"]
+
+
+# --- blame the cause: victims of contention or of degraded upstreams ---------------------------------
+
+
+def victim_of(i: int, risk: float = 0.9) -> ConflictPrediction:
+    """A contended window in which AGENT claimed without pushing; hawk pushed."""
+    pred = conflict(i, [(AGENT, 0.1, 0.5, 0.1), ("hawk", 0.9, 0.5, 0.95)], risk=risk)
+    return pred.model_copy(update={"most_aggressive": "hawk"})
+
+
+def test_an_anomaly_during_contention_is_blamed_on_it_and_costs_nothing() -> None:
+    result = step(AGENT, None, [victim_of(1), anomaly(5, "high")], POLICY)
+    (change,) = changes(result)
+    assert change.reason == "attributed" and change.before == change.after == 100
+    assert change.causation_ids == ("an-5", "cf-1")
+    assert "gpu" in change.detail and "hawk" in change.detail
+    assert '"reason":"attributed"' in result.history[0]
+
+
+def test_contention_explains_symptoms_only_for_a_while() -> None:
+    late = int((victim_of(1).window_end - T0).total_seconds() + POLICY.victim_grace_s) + 1
+    result = step(AGENT, None, [victim_of(1), anomaly(late, "high")], POLICY)
+    assert [c.reason for c in changes(result)] == ["anomaly"]
+
+
+def test_a_degraded_upstream_explains_a_symptom() -> None:
+    slow = anomaly(3, "high").model_copy(update={"upstream_degraded": POLICY.victim_upstream_degraded})
+    healthy_upstreams = anomaly(4, "high").model_copy(update={"upstream_degraded": 0.0})
+    assert [c.reason for c in changes(step(AGENT, None, [slow], POLICY))] == ["attributed"]
+    assert [c.reason for c in changes(step(AGENT, None, [healthy_upstreams], POLICY))] == ["anomaly"]
+
+
+def test_a_critical_anomaly_is_never_explained_away() -> None:
+    crit = anomaly(5, "critical").model_copy(update={"upstream_degraded": 1.0})
+    result = step(AGENT, None, [victim_of(1), crit], POLICY)
+    assert [c.reason for c in changes(result)] == ["anomaly"]
+
+
+def test_the_aggressor_of_a_contended_window_is_not_a_victim() -> None:
+    result = step("hawk", None, [victim_of(1), anomaly(5, "high", agent="hawk")], POLICY)
+    assert "attributed" not in [c.reason for c in changes(result)]
+
+
+Anomaly_metrics = ["latency_ms", "error_rate", "queue_depth", "cpu", "requests_per_s"]
+non_critical = st.sampled_from(["low", "medium", "high"])
+victim_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["contention", "upstream", "intention", "release"]),
+        st.integers(1, 120),  # seconds since the previous step
+        st.floats(0, POLICY.conflict_min_aggressiveness, exclude_max=True),  # its aggressiveness when claiming
+        st.floats(POLICY.conflict_min_risk, 1),  # the window's risk
+        st.floats(POLICY.victim_upstream_degraded, 1),  # how degraded its upstreams are
+        st.lists(st.tuples(st.integers(0, 5), st.sampled_from(Anomaly_metrics), non_critical), max_size=6),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+def victim_life(steps: list) -> list:
+    """A long stream of what a pure victim (never aggressive, never infected) sees: contended windows it
+    claims in without pushing, each followed by its symptoms; symptoms while its upstreams are degraded;
+    clean intentions; releases."""
+    events: list = []
+    t = 0
+    for kind, gap, agg, risk, degraded, symptoms in steps:
+        t += gap
+        if kind == "contention":
+            pred = conflict(t, [(AGENT, 0.2, 0.5, agg), ("hawk", 0.8, 0.5, 1.0)], risk=risk)
+            window = {"window_start": T0 + timedelta(seconds=t - 10), "window_end": T0 + timedelta(seconds=t)}
+            events.append(pred.model_copy(update={"most_aggressive": "hawk", **window}))
+        elif kind == "intention":
+            events.append(intention(t))
+            continue
+        elif kind == "release":
+            events.append(release(t))
+            continue
+        start = t
+        for k, (dt, metric, severity) in enumerate(symptoms):
+            t += dt  # within the window and its grace
+            a = symptom(t, metric, severity).model_copy(update={"event_id": f"an-{start}-{k}"})
+            if kind == "upstream":
+                a = a.model_copy(update={"upstream_degraded": degraded})
+            events.append(a)
+    return events
+
+
+@settings(max_examples=200, deadline=None)
+@given(victim_steps)
+def test_a_pure_victim_never_loses_trust_however_long_it_suffers(steps: list) -> None:
+    result = step(AGENT, None, victim_life(steps), POLICY)
+    assert result.state.score == POLICY.initial
+    assert all(c.after >= POLICY.quarantine_below for c in changes(result))
+
+
+def test_symptoms_charged_before_the_contention_was_predicted_are_given_back() -> None:
+    # The window's prediction comes when it closes, after the victim's first symptom was charged.
+    early = anomaly(5, "high")
+    result = step(AGENT, None, [early, victim_of(11)], POLICY)
+    charged, refunded = changes(result)
+    assert (charged.reason, charged.after) == ("anomaly", 100 - POLICY.anomaly_penalty["high"])
+    assert (refunded.reason, refunded.after) == ("attributed", 100)
+    assert refunded.causation_ids == ("cf-11", "an-5")
