@@ -52,8 +52,11 @@ class RunView:
     admitted: dict[str, Intention] = field(default_factory=dict)  # by event_id; kept apart: many, never causes
     healing: list[Diagnosis | HealingAction | HealingOutcome | ImmuneMemory] = field(default_factory=list)
     undecodable: int = 0
+    arrived_ms: dict[str, int] = field(default_factory=dict)  # event_id -> its Kafka timestamp (wall clock)
 
-    def add(self, event: Event) -> None:
+    def add(self, event: Event, arrived_ms: int | None = None) -> None:
+        if arrived_ms is not None and arrived_ms > 0 and not isinstance(event, Intention):
+            self.arrived_ms.setdefault(event.event_id, arrived_ms)
         if isinstance(event, Intention):
             self.admitted[event.event_id] = event
             return
@@ -100,6 +103,17 @@ class RunView:
             if cause is not None and level < depth:
                 frontier.extend((level + 1, c) for c in cause.causation_ids[:3])
         return chain
+
+
+    def wall_seconds_to(self, decision: Event) -> float | None:
+        """Wall-clock seconds from the arrival of the earliest event behind a decision that this view saw
+        (the anomaly, trust change or conflict that set it off) to the decision's own arrival."""
+        end = self.arrived_ms.get(decision.event_id)
+        starts = [self.arrived_ms.get(c.event_id) for _, c in self.causes(decision, depth=6) if not isinstance(c, str)]
+        starts = [s for s in starts if s is not None]
+        if end is None or not starts:
+            return None
+        return max(0.0, (end - min(starts)) / 1000.0)
 
 
 def describe(event: Event | str) -> str:
@@ -158,7 +172,7 @@ class Observer(threading.Thread):
                         continue
                     if event.run_id == self.run_id:
                         with self.lock:
-                            self.view.add(event)
+                            self.view.add(event, msg.timestamp()[1])
         finally:
             self._consumer.close()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from processors.runtime import Processor, Settings, Step, build_app
-from schemas import VITALS, Event
+from schemas import QUARANTINE, VITALS, Event
 
 from .logic import PRODUCER, AgentBaseline, BaselineConfig, step
 
@@ -14,10 +14,16 @@ def config_from(settings: Settings) -> BaselineConfig:
     return BaselineConfig(
         warmup=settings.baseline_warmup_samples,
         window=settings.baseline_window,
-        zscore=settings.baseline_zscore,
+        fast_alpha=settings.baseline_fast_alpha,
+        tail_u=settings.baseline_tail_u,
+        tail_alpha=settings.baseline_tail_alpha,
+        clip=settings.baseline_clip,
+        surprise=settings.baseline_surprise,
+        spike=settings.baseline_spike_surprise,
         sustain=settings.baseline_sustain_samples,
         clear=settings.baseline_clear_samples,
-        severity_z=settings.baseline_severity_z,
+        severity_surprise=settings.baseline_severity_surprise,
+        relearn=settings.baseline_relearn_samples,
         min_stddev=settings.baseline_min_stddev,
         min_rel_stddev=settings.baseline_min_rel_stddev,
         snapshot_every=settings.baseline_snapshot_every,
@@ -32,7 +38,7 @@ def make_processor(settings: Settings) -> Processor[AgentBaseline]:
 
     return Processor(
         name=PRODUCER,
-        sources=(VITALS,),
+        sources=(VITALS, QUARANTINE),  # quarantine: what is held is never learned
         state_model=AgentBaseline,
         entities_of=lambda event: (event.agent_id,),  # type: ignore[attr-defined]
         step=baseline_step,

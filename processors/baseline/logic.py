@@ -1,19 +1,42 @@
-"""Baseline learning and anomaly detection, pure: no I/O, no clock.
+"""Baseline learning and anomaly detection, pure: no I/O, no clock, bounded state.
 
-Per agent and metric, a running mean/variance (Welford's update with the count capped
-at `window`, so old samples fade and the baseline can follow slow drift). After
-`warmup` samples a sample deviates when |z| >= `zscore`; `sustain` consecutive
-deviating samples raise an Anomaly (one noisy sample does not), and `clear`
-consecutive normal ones end it. While any metric of an agent is anomalous the whole
-agent's baseline is frozen, so an infection is never learned as normal.
+Per agent and metric, two views of "normal", each a z-score:
+
+- level: the value against a long baseline (running mean/variance, Welford's update with
+  the count capped at `window`, so old samples fade and slow drift is followed). A daily
+  cycle or a bursty series lies inside it: its variance covers both phases.
+- jump: the value against a short-memory level (`fast_alpha`), i.e. a sudden change,
+  scaled by the mean absolute change. Coming back to normal after a spike is not a jump.
+
+How improbable a |z| is comes from a learned extreme-value tail per channel (the
+peaks-over-threshold idea of SPOT/DSPOT, with an exponential tail, GPD shape 0): the
+share of samples past `tail_u` and their mean excess. Surprise = -log10 P(|z| >= z_obs)
+under that tail. A series whose bursts are part of life learns a heavy tail and stops
+alarming on them; a quiet one keeps a light tail and a small change is news.
+
+A sample deviates at surprise >= `surprise`; an Anomaly is raised at once when one sample
+reaches `spike` (a one-sample spike of extreme size is an anomaly), or after `sustain`
+deviating samples; `clear` normal samples end it. Severity comes from the surprise
+(`severity_surprise`), not from constants of the simulator.
+
+What is learned, and when (the rule):
+- While any metric of an agent is anomalous the whole agent's baseline is frozen, and a
+  deviating sample is never learned into the level or the tail: an infection is never
+  learned as normal while it is being handled.
+- When a deviation episode ends, its peak counts as one observation of the tail (so a
+  burst that keeps coming back becomes normal), unless the agent is quarantined.
+- A metric that deviates for `relearn` samples in a row while its agent is not
+  quarantined has a new normal: its level restarts from the current value (a new
+  warm-up), its tail is kept, and the baseline snapshot says so (`relearned`). Quarantine
+  decisions reach the baseline processor; while an agent is held nothing it shows is
+  learned, so an infection in quarantine is never re-learned as normal however long.
 
 Critical is kept for what contention cannot explain. An agent starved of a resource,
 or depending on one that is, waits: its latency and queue grow, its errors rise a
-little, it does less. Those symptoms are bounded and say nothing about whether the
-agent is to blame, and a victim must never be quarantined for them. So a deviation
-reaches critical only when it is both extreme in |z| and beyond the contention
-envelope (`critical_beyond`): latency many times its mean, errors far above theirs,
-a surge of requests. A growing queue or a busy cpu alone is at most high.
+little, it does less. A deviation reaches critical only when it is both extremely
+improbable and beyond the contention envelope (`critical_beyond`): latency many times
+its mean, errors far above theirs, a surge of requests. Below that it is at most high,
+and the trust processor decides whether the fleet's state explains it.
 """
 
 from __future__ import annotations
@@ -58,33 +81,34 @@ CRITICAL_BEYOND: dict[str, tuple[Literal["ratio", "rise"], float]] = {
 class BaselineConfig:
     warmup: int = 15
     window: int = 500
-    zscore: float = 4.0
-    residual_z: float = 5.0
     fast_alpha: float = 0.3
-    sustain: int = 3
-    spike: float = 2.0
+    tail_u: float = 2.0
+    clip: float = 3.0
+    tail_alpha: float = 0.05
+    surprise: float = 3.0
+    spike: float = 5.0
+    sustain: int = 2
     clear: int = 5
-    severity_ratio: tuple[float, float, float] = (2.0, 4.0, 8.0)
-    envelope_growth: float = 1.5
+    severity_surprise: tuple[float, float, float] = (6.0, 10.0, 20.0)
     relearn: int = 300
     min_stddev: float = 0.01
     min_rel_stddev: float = 0.05
     snapshot_every: int = 50
     critical_beyond: Envelope = field(default_factory=lambda: dict(CRITICAL_BEYOND))
 
-    @property
-    def envelope_decay(self) -> float:
-        # Slower than the mean's memory, so a pattern that recurs once per window stays learned.
-        return 1.0 - 1.0 / (4.0 * self.window)
+
+# A standard normal's tail past 2: P(|z| > 2) and the mean excess E[|z| - 2 | |z| > 2]; the prior
+# of every tail until the metric has shown its own.
+PRIOR_EXCEED, PRIOR_EXCESS = 0.0455, 0.37
+LN10 = math.log(10.0)
 
 
 @dataclass(slots=True)
 class MetricState:
     """One metric's statistics and streaks (a plain dataclass: the hot loop assigns its fields).
 
-    count/mean/m2: the long baseline (what the metric's values look like); fast: a short-memory level (what
-    it was just now), whose one-step error is the jump channel; rdev: the mean absolute jump; env_level and
-    env_jump: the largest |z| of each channel that the metric has shown as normal (0 = the floor).
+    count/mean/m2: the long baseline; fast: the short-memory level; rdev: the mean absolute jump;
+    l_exceed/l_excess and j_exceed/j_excess: each channel's tail (share past tail_u, mean excess).
     """
 
     count: int = 0
@@ -92,8 +116,10 @@ class MetricState:
     m2: float = 0.0
     fast: float = 0.0
     rdev: float = 0.0
-    env_level: float = 0.0
-    env_jump: float = 0.0
+    l_exceed: float = PRIOR_EXCEED
+    l_excess: float = PRIOR_EXCESS
+    j_exceed: float = PRIOR_EXCEED
+    j_excess: float = PRIOR_EXCESS
     deviating: int = 0  # consecutive deviating samples so far (the current episode)
     normal: int = 0  # consecutive normal samples while anomalous
     anomalous: bool = False
@@ -107,8 +133,9 @@ class MetricState:
 
     def copy(self) -> MetricState:
         return MetricState(
-            self.count, self.mean, self.m2, self.fast, self.rdev, self.env_level, self.env_jump, self.deviating,
-            self.normal, self.anomalous, self.severity, self.streak_ids, self.peak_level, self.peak_jump,
+            self.count, self.mean, self.m2, self.fast, self.rdev, self.l_exceed, self.l_excess, self.j_exceed,
+            self.j_excess, self.deviating, self.normal, self.anomalous, self.severity, self.streak_ids,
+            self.peak_level, self.peak_jump,
         )  # fmt: skip
 
 
@@ -116,7 +143,7 @@ class AgentBaseline(BaseModel):
     metrics: dict[Metric, MetricState] = Field(default_factory=dict)
     samples: int = 0
     since_snapshot: int = 0
-    # While the agent is quarantined nothing it shows is learned: no envelope growth, no re-learning.
+    # While the agent is quarantined nothing it shows is learned: no tail growth, no re-learning.
     held: bool = False
 
     @property
@@ -167,9 +194,27 @@ def jump_scale(ms: MetricState, cfg: BaselineConfig) -> float:
     return max(1.2533 * ms.rdev, _floor(ms.fast, cfg))
 
 
-def severity_of(ratio: float, cfg: BaselineConfig) -> Severity:
-    """Severity from how many times past the learned normal envelope a value lies."""
-    level = sum(ratio >= bound for bound in cfg.severity_ratio)
+def tail_surprise(z: float, exceed: float, excess: float, cfg: BaselineConfig) -> float:
+    """-log10 P(|Z| >= |z|) under an exponential tail past tail_u (share `exceed`, mean excess `excess`)."""
+    over = abs(z) - cfg.tail_u
+    if over <= 0:
+        return 0.0  # inside the body of the distribution: nothing to say
+    return -math.log10(min(1.0, max(exceed, 1e-12))) + over / (max(excess, 1e-6) * LN10)
+
+
+def _learn_tail(ms: MetricState, zl: float, zj: float, cfg: BaselineConfig) -> None:
+    """One observation of each channel's tail: how often it goes past tail_u, and how far when it does."""
+    w, a = 1.0 / cfg.window, cfg.tail_alpha
+    for z, exceed, excess in ((zl, "l_exceed", "l_excess"), (zj, "j_exceed", "j_excess")):
+        over = abs(z) - cfg.tail_u
+        setattr(ms, exceed, getattr(ms, exceed) + w * ((over > 0) - getattr(ms, exceed)))
+        if over > 0:
+            setattr(ms, excess, getattr(ms, excess) + a * (over - getattr(ms, excess)))
+
+
+def severity_of(surprise: float, cfg: BaselineConfig) -> Severity:
+    """Severity from how improbable the value is under the learned model (-log10 of its tail probability)."""
+    level = sum(surprise >= bound for bound in cfg.severity_surprise)
     return SEVERITIES[level]
 
 
@@ -182,9 +227,9 @@ def beyond_contention(metric: str, x: float, mean: float, cfg: BaselineConfig) -
     return x >= bound * mean if kind == "ratio" else x >= mean + bound
 
 
-def judged_severity(metric: str, x: float, ratio: float, mean: float, cfg: BaselineConfig) -> Severity:
-    """Severity from the envelope ratio, with critical only beyond the contention envelope (else high)."""
-    sev = severity_of(ratio, cfg)
+def judged_severity(metric: str, x: float, surprise: float, mean: float, cfg: BaselineConfig) -> Severity:
+    """Severity from the surprise, with critical only beyond the contention envelope (else high)."""
+    sev = severity_of(surprise, cfg)
     if sev == "critical" and not beyond_contention(metric, x, mean, cfg):
         return "high"
     return sev
@@ -217,7 +262,7 @@ def _observe(state: AgentBaseline, v: Vitals, cfg: BaselineConfig) -> list[Outpu
     """One sample, updating `state` in place (a private working copy)."""
     was_frozen = state.frozen
     outputs: list[Output] = []
-    ratios: dict[Metric, tuple[float, float] | None] = {}
+    judged: dict[Metric, tuple[float, float, bool] | None] = {}
     relearned: list[Metric] = []
     for metric in Vitals.METRICS:
         ms = state.metrics.get(metric)
@@ -225,40 +270,47 @@ def _observe(state: AgentBaseline, v: Vitals, cfg: BaselineConfig) -> list[Outpu
             ms = state.metrics[metric] = MetricState()
         x = float(getattr(v, metric))
         if ms.count < cfg.warmup:
-            ratios[metric] = None
+            judged[metric] = None
             continue
         zl = (x - ms.mean) / scale(ms, cfg)
-        zj = (x - ms.fast) / jump_scale(ms, cfg)
-        ratios[metric] = (zl, zj)
-        anomaly, relearn = _judge(ms, metric, x, zl, zj, v, state.held, cfg)
+        # A jump is a change from just now that also leaves the long baseline: coming back to normal
+        # after a spike is not a new jump.
+        zj = min(x - ms.fast, x - ms.mean, key=abs) / jump_scale(ms, cfg)
+        anomaly, relearn, deviates = _judge(ms, metric, x, zl, zj, v, state.held, cfg)
+        judged[metric] = (zl, zj, deviates)
         if anomaly is not None:
             outputs.append(Output(ANOMALIES, anomaly))
         if relearn:
             relearned.append(metric)
     frozen_now = state.frozen
-    for metric, zs in ratios.items():
+    for metric, seen in judged.items():
         ms = state.metrics[metric]
         x = float(getattr(v, metric))
         if metric in relearned:
-            # A lasting shift: the long baseline starts again from here (a new warm-up), the learned
-            # envelopes (how noisy the metric is) are kept.
-            ms.count, ms.mean, ms.m2, ms.fast = 0, 0.0, 0.0, x
-            _learn(ms, x, cfg.window)
+            # A lasting shift: the long baseline moves to the new level; how noisy the metric is (its
+            # variance, its tails) is kept.
+            var = ms.stddev() ** 2
+            ms.count = min(ms.count, cfg.warmup)
+            ms.mean, ms.fast, ms.m2 = x, x, var * (ms.count - 1)
             continue
-        if zs is None:
+        if seen is None:
             _learn(ms, x, cfg.window)
             ms.fast = ms.mean
             ms.rdev = ms.stddev() * 0.8
             continue
-        zl, zj = zs
-        calm = abs(zl) < _envelope(ms.env_level, cfg.zscore) and abs(zj) < _envelope(ms.env_jump, cfg.residual_z)
-        if not was_frozen and not frozen_now and calm:
-            # Learn only while nobody is anomalous (before, or because of, this sample), and not from
-            # a sample that is itself deviating: a brewing spike must not drag the mean towards it.
-            ms.rdev += (abs(x - ms.fast) - ms.rdev) / min(ms.count, cfg.window)
-            _learn(ms, x, cfg.window)
-            ms.env_level *= cfg.envelope_decay
-            ms.env_jump *= cfg.envelope_decay
+        zl, zj, deviates = seen
+        calm = not was_frozen and not frozen_now
+        if calm and not state.held:
+            # The tail learns from every sample of a calm agent, deviating or not: a tail fitted only
+            # below the alarm level would never learn that the metric's excursions are large.
+            _learn_tail(ms, zl, zj, cfg)
+        if calm:
+            # The level learns only while nobody is anomalous (before, or because of, this sample), and a
+            # deviating sample only winsorised to `clip` standard deviations (Huber's idea): a brewing spike
+            # cannot drag the mean far, yet the variance does not collapse onto the quiet samples.
+            sd, jd = scale(ms, cfg), jump_scale(ms, cfg)
+            ms.rdev += (min(abs(x - ms.fast), cfg.clip * jd) - ms.rdev) / min(ms.count, cfg.window)
+            _learn(ms, min(max(x, ms.mean - cfg.clip * sd), ms.mean + cfg.clip * sd), cfg.window)
         # The short-memory level always follows: it is what "just now" means for the jump channel.
         ms.fast += cfg.fast_alpha * (x - ms.fast)
     state.samples += 1
@@ -270,63 +322,57 @@ def _observe(state: AgentBaseline, v: Vitals, cfg: BaselineConfig) -> list[Outpu
     return outputs
 
 
-def _envelope(learned: float, floor: float) -> float:
-    return max(learned, floor)
-
-
 def _end_episode(ms: MetricState, held: bool, cfg: BaselineConfig) -> None:
-    """A deviation is over. Unless the agent is quarantined, the envelopes grow towards its peak (by at
-    most `envelope_growth` per episode): a burst that keeps coming back becomes normal, an infection held
-    in quarantine never does."""
+    """A deviation is over. Unless the agent is quarantined, its peak is one observation of the tails:
+    a burst that keeps coming back becomes normal; an infection held in quarantine never does."""
     if not held:
-        g = cfg.envelope_growth
-        ms.env_level = max(ms.env_level, min(ms.peak_level, _envelope(ms.env_level, cfg.zscore) * g))
-        ms.env_jump = max(ms.env_jump, min(ms.peak_jump, _envelope(ms.env_jump, cfg.residual_z) * g))
+        _learn_tail(ms, ms.peak_level, ms.peak_jump, cfg)
     ms.anomalous, ms.severity, ms.normal, ms.deviating, ms.streak_ids = False, None, 0, 0, ()
     ms.peak_level = ms.peak_jump = 0.0
 
 
 def _judge(
     ms: MetricState, metric: Metric, x: float, zl: float, zj: float, v: Vitals, held: bool, cfg: BaselineConfig
-) -> tuple[Anomaly | None, bool]:
-    """Advance one metric's streaks in place; the Anomaly to publish, if any, and whether to re-learn."""
-    rl = abs(zl) / _envelope(ms.env_level, cfg.zscore)
-    rj = abs(zj) / _envelope(ms.env_jump, cfg.residual_z)
-    ratio = max(rl, rj)
-    z = zl if rl >= rj else zj
-    deviates = ratio >= 1.0
+) -> tuple[Anomaly | None, bool, bool]:
+    """Advance one metric's streaks in place: the Anomaly to publish (if any), whether to re-learn, and
+    whether the sample deviates."""
+    sl = tail_surprise(zl, ms.l_exceed, ms.l_excess, cfg)
+    sj = tail_surprise(zj, ms.j_exceed, ms.j_excess, cfg)
+    surprise = max(sl, sj)
+    z = zl if sl >= sj else zj
+    deviates = surprise >= cfg.surprise
     if deviates:
         ms.peak_level, ms.peak_jump = max(ms.peak_level, abs(zl)), max(ms.peak_jump, abs(zj))
     if not ms.anomalous:
         if not deviates:
             if ms.deviating:
                 _end_episode(ms, held, cfg)
-            return None, False
+            return None, False, False
         ms.deviating += 1
         ms.streak_ids = (*ms.streak_ids, v.event_id)[-cfg.sustain :]
-        # One sample far past the envelope is news at once; a modest deviation must persist.
-        if ms.deviating < cfg.sustain and ratio < cfg.spike:
-            return None, False
-        ms.anomalous, ms.severity, ms.normal = True, judged_severity(metric, x, ratio, ms.mean, cfg), 0
-        return _anomaly(ms, metric, x, z, v, ms.severity, ms.deviating), False
+        # One sample of extreme improbability is news at once; a modest deviation must persist.
+        if ms.deviating < cfg.sustain and surprise < cfg.spike:
+            return None, False, True
+        ms.anomalous, ms.severity, ms.normal = True, judged_severity(metric, x, surprise, ms.mean, cfg), 0
+        return _anomaly(ms, metric, x, z, v, ms.severity, ms.deviating), False, True
     if not deviates:
         ms.normal += 1
         if ms.normal >= cfg.clear:
             _end_episode(ms, held, cfg)
-        return None, False
+        return None, False, False
     ms.normal = 0
     ms.deviating += 1
     ms.streak_ids = (*ms.streak_ids, v.event_id)[-cfg.sustain :]
     if ms.deviating >= cfg.relearn and not held:
         # Deviating this long without a quarantine is the metric's new normal: re-learn it.
         _end_episode(ms, True, cfg)
-        return None, True
-    sev = judged_severity(metric, x, ratio, ms.mean, cfg)
+        return None, True, True
+    sev = judged_severity(metric, x, surprise, ms.mean, cfg)
     if SEVERITIES.index(sev) > SEVERITIES.index(ms.severity or "low"):
         # An escalating infection is news; a steady one is not re-announced every tick.
         ms.severity = sev
-        return _anomaly(ms, metric, x, z, v, sev, ms.deviating), False
-    return None, False
+        return _anomaly(ms, metric, x, z, v, sev, ms.deviating), False, True
+    return None, False, True
 
 
 def _anomaly(ms: MetricState, metric: Metric, x: float, z: float, v: Vitals, sev: Severity, sustained: int) -> Anomaly:

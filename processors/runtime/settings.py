@@ -218,15 +218,35 @@ class Settings(BaseSettings):
     baseline_window: int = Field(
         default=500, ge=2, description="Effective memory of the running mean/variance, in samples."
     )
-    baseline_zscore: float = Field(default=4.0, gt=0, description="|z| at or above which a sample deviates.")
+    baseline_fast_alpha: float = Field(
+        default=0.3, gt=0, le=1, description="Weight of the newest sample in the short-memory level (the jump channel)."
+    )
+    baseline_tail_u: float = Field(
+        default=2.0, gt=0, description="|z| past which a sample counts towards a channel's learned tail."
+    )
+    baseline_tail_alpha: float = Field(
+        default=0.05, gt=0, le=1, description="Weight of the newest excess in a tail's mean excess."
+    )
+    baseline_clip: float = Field(
+        default=3.0, gt=0, description="Deviating samples are learned winsorised to this many standard deviations."
+    )
+    baseline_surprise: float = Field(
+        default=3.0, gt=0, description="-log10 of the tail probability at which a sample deviates."
+    )
+    baseline_spike_surprise: float = Field(
+        default=5.0, gt=0, description="Surprise at which a single sample raises an anomaly at once."
+    )
     baseline_sustain_samples: int = Field(
-        default=3, ge=1, description="Consecutive deviating samples that raise an anomaly."
+        default=2, ge=1, description="Consecutive deviating samples that raise an anomaly."
     )
     baseline_clear_samples: int = Field(
         default=5, ge=1, description="Consecutive normal samples that end an anomaly (and unfreeze the baseline)."
     )
-    baseline_severity_z: tuple[float, float, float] = Field(
-        default=(6.0, 10.0, 20.0), description="|z| from which an anomaly is medium, high, critical (else low)."
+    baseline_severity_surprise: tuple[float, float, float] = Field(
+        default=(6.0, 10.0, 20.0), description="Surprise from which an anomaly is medium, high, critical (else low)."
+    )
+    baseline_relearn_samples: int = Field(
+        default=300, ge=2, description="Deviating this many samples without a quarantine is a new normal: re-learn."
     )
     baseline_min_stddev: float = Field(
         default=0.01, gt=0, description="Floor of the standard deviation, absolute (flat metrics stay sane)."

@@ -79,3 +79,33 @@ def test_recall_and_precision_are_ratios_and_every_quarantine_is_a_hit_or_false(
         assert ratio is None or 0.0 <= ratio <= 1.0
     assert set(result.time_to_quarantine_s) | set(result.false_quarantines) == set(result.quarantined)
     assert all(seconds >= 0 for seconds in result.time_to_quarantine_s.values())
+
+
+def test_a_quarantine_after_the_infection_ended_is_false_and_catches_nothing() -> None:
+    truth = [infected("a", 5), infected("a", 40, "end")]
+    result = score(truth, [decision("a", 45)], [])
+    assert result.false_quarantines == ("a",) and result.late_quarantines == ("a",)
+    assert (result.recall, result.precision) == (0.0, 0.0)
+
+
+def test_an_infection_is_caught_only_while_active() -> None:
+    truth = [infected("a", 5), infected("a", 40, "end")]
+    result = score(truth, [decision("a", 8), decision("a", 20, "release"), decision("a", 50)], [])
+    assert result.time_to_quarantine_s == {"a": 3.0} and result.recall == 1.0
+    assert result.false_quarantines == ("a",)  # the second quarantine came after the infection ended
+
+
+def test_pending_approvals_are_counted_healthy_and_infected() -> None:
+    truth = [infected("a", 5)]
+    pend = [decision("a", 6, "pending_approval"), decision("b", 6, "pending_approval")]
+    result = score(truth, pend, [])
+    assert (result.pending_infected, result.pending_healthy) == (1, 1)
+    assert result.quarantined == ()
+
+
+def test_intentions_admitted_between_onset_and_quarantine_are_leaked() -> None:
+    truth = [infected("a", 5), infected("a", 60, "end")]
+    admitted_ = [admitted("a", 4), admitted("a", 6), admitted("a", 9), admitted("a", 15), admitted("b", 7)]
+    result = score(truth, [decision("a", 10)], admitted_)
+    assert result.leaked_intentions == 2  # at 6 and 9: after onset, before the quarantine
+    assert result.gate_leaks == 1  # at 15, while quarantined
