@@ -22,13 +22,15 @@ from schemas import TRUTH, GroundTruth, Intention, encode
 from . import chaos
 from .profiles import PROFILES
 from .resources import Claim, ResourceManager
-from .scenario import HealingSpec, Scenario, agent_id
+from .scenario import ChaosSpec, HealingSpec, Scenario, agent_id
 from .wire import PRODUCER, Clock, EventIds, Templates, json_str
 
 # What the claim modes ask for: a share of the target's capacity per acquisition, priority, hold time.
 CLAIM_SHAPE = {"hoarder": (0.08, 10, 90.0), "deceptive": (0.06, 9, 60.0), "defiant": (0.06, 9, 60.0)}
 CLAIM_RATE = 2.0  # acquisitions per second of an agent in a claim mode
 FLOOD_FACTOR = 20.0
+LATENCY_FACTOR = 10.0
+ERROR_RISE = 0.45
 PRIMARY_SHARE = 0.8  # how often an agent claims its own resource rather than another
 DEGRADED = 0.25  # degradation above which an agent counts as suffering
 DEGRADED_MIN_TICKS = 3  # ticks of suffering that make a never-infected agent count as degraded, not a blip
@@ -131,6 +133,14 @@ class Simulation:
         self.outbreak_of = np.full(n, -1, dtype=np.int64)
         self.target = np.zeros(n, dtype=np.int64)
         self.seq = np.zeros(n, dtype=np.int64)
+        # Each infected agent's dials (see ChaosSpec): strength relative to the classic one, onset, ramp.
+        self.factor = np.ones(n)
+        self.error_rise = np.zeros(n)
+        self.claim_share = np.zeros(n)
+        self.claim_priority = np.ones(n, dtype=np.int64)
+        self.claim_hold = np.ones(n)
+        self.onset_tick = np.zeros(n, dtype=np.int64)
+        self.ramp_ticks = np.zeros(n)
 
     def _setup_resources(self) -> None:
         specs = self.scenario.resources
@@ -241,9 +251,26 @@ class Simulation:
                         self._truth(earlier, moved, "end", outbreak.start_s, batch)
                 self.mode[members] = chaos.MODE_CODE[outbreak.spec.mode]
                 self.outbreak_of[members] = outbreak.index
+                self._dial(outbreak.spec, members, k)
                 if outbreak.spec.resource is not None:
                     self.target[members] = self.resource_index[outbreak.spec.resource]
                 self._truth(outbreak, members, "start", outbreak.start_s, batch)
+
+    def _dial(self, spec: ChaosSpec, members: np.ndarray, tick: int) -> None:
+        default_factor = FLOOD_FACTOR if spec.mode == "flood" else LATENCY_FACTOR
+        self.factor[members] = spec.factor if spec.factor is not None else default_factor
+        self.error_rise[members] = spec.error_rise if spec.error_rise is not None else ERROR_RISE
+        share, prio, hold_s = CLAIM_SHAPE.get(spec.mode, (0.0, 1, 1.0))
+        self.claim_share[members] = spec.share if spec.share is not None else share
+        self.claim_priority[members] = spec.priority if spec.priority is not None else prio
+        self.claim_hold[members] = spec.hold_s if spec.hold_s is not None else hold_s
+        self.onset_tick[members] = tick
+        self.ramp_ticks[members] = spec.ramp_s / self.scenario.tick
+
+    def _strength(self) -> np.ndarray:
+        """Per agent, how far its infection has grown (0..1): 1 at once, or linearly over its ramp."""
+        grown = (self.tick - self.onset_tick + 1) / np.maximum(self.ramp_ticks, 1e-9)
+        return np.where(self.ramp_ticks > 0, np.clip(grown, 0.0, 1.0), 1.0)
 
     def _truth(
         self, outbreak: chaos.Outbreak, members: np.ndarray, phase: str, at_s: float, batch: TickBatch,
@@ -275,7 +302,9 @@ class Simulation:
         flip = rng.random(n)
         self.bursting = np.where(self.bursting, flip >= self.burst_off, flip < self.burst_on)
         rate = self.rate * np.where(self.bursting, self.burst_factor, 1.0)
-        rate = np.where(self.mode == chaos.MODE_CODE["flood"], rate * FLOOD_FACTOR, rate)
+        strength = self._strength()
+        flood = 1.0 + (self.factor - 1.0) * strength
+        rate = np.where(self.mode == chaos.MODE_CODE["flood"], rate * flood, rate)
         claiming = np.isin(self.mode, [chaos.MODE_CODE[m] for m in chaos.CLAIM_MODES])
         rate = np.where(claiming, CLAIM_RATE, rate)
         counts = rng.poisson(rate * (t1 - t0))
@@ -287,12 +316,14 @@ class Simulation:
         priority = np.clip(self.priority[agent] + rng.integers(-1, 2, total), 1, 10)
         elsewhere = rng.integers(0, len(self.resource_names), total)
         resource = np.where(rng.random(total) < PRIMARY_SHARE, self.target[agent], elsewhere)
-        for mode, (share, prio, hold_s) in CLAIM_SHAPE.items():
+        for mode in CLAIM_SHAPE:
             rows = self.mode[agent] == chaos.MODE_CODE[mode]
-            resource[rows] = self.target[agent[rows]]
-            amount[rows] = np.round(share * self.capacity[resource[rows]], 1)
-            priority[rows] = prio
-            hold[rows] = hold_s
+            who = agent[rows]
+            resource[rows] = self.target[who]
+            share = self.claim_share[who] * strength[who]
+            amount[rows] = np.maximum(0.1, np.round(share * self.capacity[resource[rows]], 1))
+            priority[rows] = self.claim_priority[who]
+            hold[rows] = self.claim_hold[who]
         keep = ~silent[agent]
         acquire = {
             "agent": agent[keep], "at_ms": t0_ms + offset[keep], "resource": resource[keep], "amount": amount[keep],
@@ -391,9 +422,20 @@ class Simulation:
         share_denied = np.divide(denied, requests, out=np.zeros(n), where=asked)
         self.stress = np.where(asked, 0.6 * self.stress + 0.4 * share_denied, 0.9 * self.stress)
         self.backlog = 0.7 * self.backlog + 3.0 * denied
+        strength = self._strength()
+        # An infection's own trouble grows with its strength relative to the classic one (a mild one
+        # hurts its agent, and through it its dependents, less).
+        latency_x = 1.0 + (self.factor - 1.0) * strength
+        relative = np.select(
+            [mode == code["latency"], mode == code["flood"], mode == code["errors"]],
+            [(latency_x - 1.0) / (LATENCY_FACTOR - 1.0), (latency_x - 1.0) / (FLOOD_FACTOR - 1.0),
+             self.error_rise * strength / ERROR_RISE],
+            strength,
+        )
+        relative = np.clip(relative, 0.0, 1.0)
         own_trouble = np.select(
             [(mode == code["latency"]) | (mode == code["errors"]), mode == code["flood"]], [1.0, 0.5], 0.0
-        )
+        ) * relative
         upstream = self.degradation[self.upstream].mean(axis=1) if self.upstream.shape[1] else np.zeros(n)
         g = np.clip(self.stress + self.coupling * upstream + own_trouble, 0.0, 1.0)
         deceptive = mode == code["deceptive"]
@@ -403,13 +445,15 @@ class Simulation:
             rng.lognormal(0.0, 0.08, n), rng.normal(0.0, 0.002, n), rng.normal(0.0, 0.5, n),
             rng.normal(0.0, 0.02, n), rng.lognormal(0.0, 0.05, n),
         )
-        latency = self.base_latency * (1.0 + 4.0 * g) * noise_lat * np.where(mode == code["latency"], 10.0, 1.0)
-        errors = self.base_errors + 0.25 * g + noise_err + np.where(mode == code["errors"], 0.45, 0.0)
+        latency = self.base_latency * (1.0 + 4.0 * g) * noise_lat * np.where(mode == code["latency"], latency_x, 1.0)
+        errors = self.base_errors + 0.25 * g + noise_err + np.where(
+            mode == code["errors"], self.error_rise * strength, 0.0
+        )
         queue = self.base_queue + 40.0 * g + np.where(deceptive, 0.0, self.backlog) + noise_q
         cpu = self.base_cpu + 0.3 * g + noise_cpu + np.select(
             [mode == code["flood"], mode == code["hoarder"]], [0.4, 0.25], 0.0
-        )
-        rps = self.base_rps * (1.0 - 0.5 * g) * noise_rps * np.where(mode == code["flood"], FLOOD_FACTOR, 1.0)
+        ) * relative
+        rps = self.base_rps * (1.0 - 0.5 * g) * noise_rps * np.where(mode == code["flood"], latency_x, 1.0)
         columns = [
             _clean(latency, 0.0, None, 2), _clean(errors, 0.0, 1.0, 4), _clean(queue, 0.0, None, 2),
             _clean(cpu, 0.0, 1.0, 4), _clean(rps, 0.0, None, 2),

@@ -76,11 +76,42 @@ class ChaosSpec(_Strict):
     agents: tuple[Id, ...] | None = Field(default=None, description="Agents to infect, by id.")
     count: int | None = Field(default=None, ge=1, description="How many healthy agents to pick at random instead.")
     resource: Id | None = Field(default=None, description="Resource the claim modes target (default: the agent's own).")
+    # Intensity dials (omitted: the mode's classic strength).
+    ramp_s: float = Field(default=0.0, ge=0.0, description="Seconds over which the infection grows to full strength.")
+    factor: float | None = Field(
+        default=None, ge=1.0, description="latency: x healthy latency (default 10); flood: x request rate (default 20)."
+    )
+    error_rise: float | None = Field(
+        default=None, gt=0.0, le=1.0, description="errors: error rate added at full strength (default 0.45)."
+    )
+    share: float | None = Field(
+        default=None, gt=0.0, le=1.0, description="hoarder/deceptive/defiant: share of capacity per acquisition."
+    )
+    priority: int | None = Field(default=None, ge=1, le=10, description="Claim modes: priority of the claims.")
+    hold_s: float | None = Field(default=None, gt=0.0, description="Claim modes: seconds each claim is held.")
 
     @model_validator(mode="after")
     def _agents_or_count(self) -> Self:
         if (self.agents is None) == (self.count is None):
             raise ValueError("give exactly one of agents or count")
+        return self
+
+    @model_validator(mode="after")
+    def _dials_fit_the_mode(self) -> Self:
+        claim = self.mode in ("hoarder", "deceptive", "defiant")
+        misplaced = [
+            name
+            for name, given, fits in (
+                ("factor", self.factor, self.mode in ("latency", "flood")),
+                ("error_rise", self.error_rise, self.mode == "errors"),
+                ("share", self.share, claim),
+                ("priority", self.priority, claim),
+                ("hold_s", self.hold_s, claim),
+            )
+            if given is not None and not fits
+        ]
+        if misplaced:
+            raise ValueError(f"{', '.join(misplaced)} does not apply to mode {self.mode}")
         return self
 
 

@@ -77,7 +77,7 @@ class Templates:
         upstream: float | None = None,
     ) -> bytes:  # fmt: skip
         """`agent` is already a JSON string literal; `upstream` is how degraded its upstreams look (None: none)."""
-        tail = "}" if upstream is None else f',"upstream_degraded":{upstream!r}}}'
+        tail = ',"upstream_degraded":null}' if upstream is None else f',"upstream_degraded":{upstream!r}}}'
         return (
             self._head % (event_id, "vitals", at, agent)
             + f'"latency_ms":{latency!r},"error_rate":{errors!r},"queue_depth":{queue!r},'

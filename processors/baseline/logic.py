@@ -300,9 +300,9 @@ def _observe(state: AgentBaseline, v: Vitals, cfg: BaselineConfig) -> list[Outpu
             continue
         zl, zj, deviates = seen
         calm = not was_frozen and not frozen_now
-        if calm and not state.held:
-            # The tail learns from every sample of a calm agent, deviating or not: a tail fitted only
-            # below the alarm level would never learn that the metric's excursions are large.
+        if calm and not deviates and not state.held:
+            # The tail learns from a calm agent's ordinary samples here, and from each deviation once it
+            # is over (its peak, in _end_episode): a sustained deviation cannot talk itself into normal.
             _learn_tail(ms, zl, zj, cfg)
         if calm:
             # The level learns only while nobody is anomalous (before, or because of, this sample), and a

@@ -268,3 +268,33 @@ def test_a_quarantined_agent_loses_what_it_holds_at_once():
     assert any(holder == index for holder, _ in sim.manager.holdings())
     sim.step(quarantine=[(hoarder, True)])
     assert not any(holder == index for holder, _ in sim.manager.holdings())
+
+
+# --- intensity dials ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("mode", "dial", "metric", "ratio"), [
+    ("latency", {"factor": 2.0}, "latency_ms", (1.5, 3.0)),
+    ("flood", {"factor": 3.0}, "requests_per_s", (2.0, 4.5)),
+])
+def test_a_dialled_down_infection_is_milder(mode, dial, metric, ratio):
+    scenario = make([{"at": 30, "count": 1, "mode": mode, "duration": 30, **dial}], dependencies=0)
+    batches = run(Simulation(scenario, "r", gate=False))
+    agent, vs = infected(batches), vitals(batches)
+    before = mean_vital(vs, agent, metric, scenario, 0, 30)
+    during = mean_vital(vs, agent, metric, scenario, 31, 60)
+    assert ratio[0] * before <= during <= ratio[1] * before
+
+
+def test_a_ramped_infection_grows_to_full_strength_over_its_ramp():
+    scenario = make([{"at": 20, "count": 1, "mode": "errors", "duration": 40, "error_rise": 0.4, "ramp_s": 20}])
+    batches = run(Simulation(scenario, "r", gate=False))
+    agent, vs = infected(batches), vitals(batches)
+    early = mean_vital(vs, agent, "error_rate", scenario, 20, 25)
+    late = mean_vital(vs, agent, "error_rate", scenario, 45, 60)
+    assert early < late - 0.2
+
+
+def test_a_dial_that_does_not_fit_the_mode_is_a_clear_error():
+    with pytest.raises(ValueError, match="error_rise does not apply to mode latency"):
+        make([{"at": 1, "count": 1, "mode": "latency", "error_rise": 0.1}])

@@ -19,7 +19,7 @@ chaos:
 
 
 def test_every_shipped_scenario_loads_and_large_has_ten_thousand_agents():
-    assert set(builtin_scenarios()) >= {"clean", "hoarder", "flood", "mixed", "cascade", "large"}
+    assert set(builtin_scenarios()) >= {"clean", "hoarder", "flood", "mixed", "cascade", "large", "mild"}
     loaded = {name: load_scenario(name) for name in builtin_scenarios()}
     assert loaded["large"].agents.count == 10_000
     assert loaded["clean"].chaos == ()
