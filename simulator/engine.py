@@ -127,6 +127,7 @@ class Simulation:
         self.degradation = np.zeros(n)
         self.backlog = np.zeros(n)
         self.quarantined = np.zeros(n, dtype=bool)
+        self.quarantined_since = np.full(n, -1, dtype=np.int64)  # tick of the current quarantine, -1 free
         self.ever_infected = np.zeros(n, dtype=bool)
         self.suffering_ticks = np.zeros(n, dtype=np.int64)
         self.mode = np.zeros(n, dtype=np.int64)  # chaos.MODE_CODE, 0 healthy
@@ -199,6 +200,7 @@ class Simulation:
                 self.ignored_inputs += 1
             else:
                 self.quarantined[i] = quarantined
+                self.quarantined_since[i] = self.tick if quarantined else -1
                 if quarantined:
                     # The resource manager enforces a quarantine too: what the agent holds goes back to
                     # the pool at once, instead of starving others until its leases expire.
@@ -255,6 +257,16 @@ class Simulation:
                 if outbreak.spec.resource is not None:
                     self.target[members] = self.resource_index[outbreak.spec.resource]
                 self._truth(outbreak, members, "start", outbreak.start_s, batch)
+
+    def _upstream_degradation(self) -> np.ndarray:
+        """How degraded each agent's upstreams are to it. A quarantined upstream is failed over to a healthy
+        replica `failover_s` after its quarantine: from then on it no longer drags its dependents down."""
+        ups = self.degradation[self.upstream]
+        failover = self.scenario.agents.failover_s
+        if failover is not None:
+            since = self.quarantined_since[self.upstream]
+            ups = np.where((since >= 0) & ((self.tick - since) * self.scenario.tick >= failover), 0.0, ups)
+        return ups.mean(axis=1)
 
     def _dial(self, spec: ChaosSpec, members: np.ndarray, tick: int) -> None:
         default_factor = FLOOD_FACTOR if spec.mode == "flood" else LATENCY_FACTOR
@@ -436,7 +448,7 @@ class Simulation:
         own_trouble = np.select(
             [(mode == code["latency"]) | (mode == code["errors"]), mode == code["flood"]], [1.0, 0.5], 0.0
         ) * relative
-        upstream = self.degradation[self.upstream].mean(axis=1) if self.upstream.shape[1] else np.zeros(n)
+        upstream = self._upstream_degradation() if self.upstream.shape[1] else np.zeros(n)
         g = np.clip(self.stress + self.coupling * upstream + own_trouble, 0.0, 1.0)
         deceptive = mode == code["deceptive"]
         g = np.where(deceptive, 0.0, g)  # looks perfectly healthy

@@ -42,6 +42,11 @@ class AgentsSpec(_Strict):
     coupling: float = Field(
         default=0.5, ge=0.0, le=0.95, description="How much of its upstreams' degradation an agent inherits."
     )
+    failover_s: float | None = Field(
+        default=10.0, ge=0.0,
+        description="Seconds after an upstream's quarantine until its dependents fail over to a healthy replica"
+        " (null: they never do).",
+    )
 
     @field_validator("profiles")
     @classmethod

@@ -298,3 +298,19 @@ def test_a_ramped_infection_grows_to_full_strength_over_its_ramp():
 def test_a_dial_that_does_not_fit_the_mode_is_a_clear_error():
     with pytest.raises(ValueError, match="error_rise does not apply to mode latency"):
         make([{"at": 1, "count": 1, "mode": "latency", "error_rise": 0.1}])
+
+
+def test_dependents_fail_over_from_a_quarantined_upstream_after_the_delay():
+    # Everyone depends on the slow agent's neighbourhood in a tightly coupled fleet; with the slow agent
+    # quarantined at t=20, its dependents stop inheriting its trouble failover_s later, and not before.
+    def upstream_seen(failover):
+        scenario = make([{"at": 10, "agents": ["agent-00003"], "mode": "latency"}], agents=20, dependencies=3)
+        scenario = scenario.model_copy(update={"agents": scenario.agents.model_copy(update={"failover_s": failover})})
+        sim = Simulation(scenario, "r", gate=False)
+        batches = run(sim, {20: [("agent-00003", True)]})
+        dependents = [i for i in range(20) if 3 in sim.upstream[i]]
+        late = [v for v in vitals(batches) if second(v, scenario) > 40 and int(v.agent_id[-5:]) in dependents]
+        return max(v.upstream_degraded for v in late)
+
+    assert upstream_seen(None) > 0.2
+    assert upstream_seen(10.0) < 0.2
