@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from processors.conflict import INTERNAL_TOPICS
+from processors.runtime.security import client_config
 from processors.runtime.topics import TIMEOUT_S, ensure_topics, probe_consumer, serving_end_offsets
 from schemas import REGISTRY, TopicSpec
 
@@ -35,7 +36,7 @@ def create_topics(
 
 def describe_topics(bootstrap: str, specs: tuple[TopicSpec, ...] = ALL_TOPICS) -> list[TopicState | str]:
     """Partition count, cleanup policy and end offsets per topic; a plain name where it is missing."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(bootstrap=bootstrap))
     metadata = admin.list_topics(timeout=TIMEOUT_S)
     existing = [spec for spec in specs if spec.name in metadata.topics]
     policies = _cleanup_policies(admin, [spec.name for spec in existing])

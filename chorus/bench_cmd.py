@@ -33,6 +33,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from processors.conflict import CLAIMS
 from processors.runtime import Settings, start_group_at_end
 from processors.runtime.kafka import commit_group_offsets, end_offsets
+from processors.runtime.security import client_config, faust_credentials
 from schemas import (
     ANOMALIES,
     COMMANDS,
@@ -293,7 +294,7 @@ def _bench_one(target: Target, settings: Settings, events: int, agents: int) -> 
 
 def _prefill(bootstrap: str, stream: Iterator[tuple[TopicSpec, Event]], events: int) -> None:
     producer = Producer(
-        {"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.num.messages": 10000, "partitioner": PARTITIONER}
+        {**client_config(bootstrap=bootstrap), "linger.ms": 20, "batch.num.messages": 10000, "partitioner": PARTITIONER}
     )
     with click.progressbar(length=events, label="  pre-fill") as bar:
         for i, (spec, event) in enumerate(stream, 1):
@@ -317,9 +318,9 @@ def _passthrough(
 
     Returns events/s and events per CPU-second (this process, librdkafka's threads included)."""
     consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"bench-pass-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False}
+        {**client_config(bootstrap=bootstrap), "group.id": f"bench-pass-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False}
     )
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "partitioner": PARTITIONER})
+    producer = Producer({**client_config(bootstrap=bootstrap), "linger.ms": 5, "partitioner": PARTITIONER})
     consumer.assign([tp for tp, e in zip(start, end, strict=True) if e.offset > tp.offset])
     stop = {(e.topic, e.partition): e.offset for e in end}
     done = 0
@@ -444,6 +445,7 @@ def bare_faust_main() -> None:
     app = faust.App(
         group,
         broker=[f"kafka://{h}" for h in settings.kafka_bootstrap_servers.split(",")],
+        broker_credentials=faust_credentials(settings),
         store="memory://",
         topic_disable_leader=True,
         topic_allow_declare=False,
@@ -474,7 +476,7 @@ def bare_faust_main() -> None:
 
 
 def _ensure_passthrough_topic(bootstrap: str) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(bootstrap=bootstrap))
     if PASSTHROUGH_TOPIC in admin.list_topics(timeout=10).topics:
         return
     futures = admin.create_topics([NewTopic(PASSTHROUGH_TOPIC, 8, 1, config={"retention.ms": str(3600_000)})])

@@ -10,6 +10,7 @@ from datetime import datetime
 from confluent_kafka import Consumer
 
 from processors.runtime.kafka import end_offsets
+from processors.runtime.security import client_config
 from schemas import (
     ADMITTED,
     ANOMALIES,
@@ -153,7 +154,7 @@ class Observer(threading.Thread):
         watched = WATCHED + ((ADMITTED,) if admitted else ())
         self._models = {spec.name: spec.model for spec in watched}
         self._consumer = Consumer(
-            {"bootstrap.servers": bootstrap, "group.id": f"chorus-observer-{run_id}", "enable.auto.commit": False}
+            {**client_config(bootstrap=bootstrap), "group.id": f"chorus-observer-{run_id}", "enable.auto.commit": False}
         )
         # Explicit end offsets, taken before the run starts: nothing of the run is missed.
         self._consumer.assign(end_offsets(bootstrap, [spec.name for spec in watched]))

@@ -22,6 +22,8 @@ from pathlib import Path
 from confluent_kafka import ConsumerGroupState
 from confluent_kafka.admin import AdminClient
 
+from processors.runtime import Settings
+from processors.runtime.security import as_principal, client_config, principal_env
 from simulator import FleetLink, Progress, RunSummary, Scenario, Simulation, run
 
 from . import admin, stack
@@ -54,6 +56,7 @@ class Workers:
             "CHORUS_CONSUMER_AUTO_OFFSET_RESET": "latest",
         }
         self.procs: dict[str, subprocess.Popen] = {}
+        self.settings = Settings()
 
     def start(self, metrics_ports: dict[str, int] | None = None) -> None:
         """Start every processor; with metrics_ports, each serves /metrics on its port."""
@@ -61,9 +64,12 @@ class Workers:
         for name in self.names:
             port = (metrics_ports or {}).get(name, 0)
             with (self.log_dir / f"{name}.log").open("ab") as log:
+                # On a secure broker (CHORUS_KAFKA_PRINCIPALS_DIR) each processor runs as its own principal.
+                principal = principal_env(self.settings, name)
                 self.procs[name] = subprocess.Popen(
                     [sys.executable, "-m", "chorus.cli", "worker", name],
-                    env={**self.env, "CHORUS_METRICS_PORT": str(port)},
+                    env={**self.env, **principal, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+                         "CHORUS_KAFKA_PRINCIPALS_DIR": "", "CHORUS_METRICS_PORT": str(port)},
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
@@ -72,7 +78,7 @@ class Workers:
 
     def wait_ready(self, say=print) -> None:
         """Block until every processor's consumer group is stable, or fail with its log."""
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        admin = AdminClient(client_config(bootstrap=self.bootstrap))
         groups = [f"chorus-{name}{self.suffix}" for name in self.names]
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -166,7 +172,7 @@ def run_scenario(
         observer = Observer(bootstrap, run_id, admitted=watch_admitted)
         observer.start()
         cleanup.callback(observer.stop)
-        link = FleetLink(bootstrap, run_id, gate=immune)
+        link = FleetLink(bootstrap, run_id, gate=immune, client=client_config(as_principal(Settings(), "simulator")))
         link.check()
 
         def report(p: Progress) -> None:

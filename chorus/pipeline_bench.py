@@ -26,6 +26,7 @@ import numpy as np
 from confluent_kafka import Consumer, Producer
 
 from processors.runtime.kafka import end_offsets
+from processors.runtime.security import client_config
 from schemas import ADMITTED, ANOMALIES, BASELINES, PARTITIONER, QUARANTINE, TRUST, Event, decode
 from simulator.wire import Clock, EventIds, Templates, json_str
 
@@ -62,7 +63,7 @@ class _Decisions(threading.Thread):
         self.samples: list[tuple[float, float, str]] = []  # (occurred_at, latency_s, topic)
         self._halt = threading.Event()
         self._models = {spec.name: spec.model for spec in DECISIONS}
-        self._consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"chorus-bench-{run_id}"})
+        self._consumer = Consumer({**client_config(bootstrap=bootstrap), "group.id": f"chorus-bench-{run_id}"})
         self._consumer.assign(end_offsets(bootstrap, [spec.name for spec in DECISIONS]))
 
     def run(self) -> None:
@@ -94,7 +95,7 @@ class _Load:
 
     def __init__(self, bootstrap: str, run_id: str, agents: int) -> None:
         self.producer = Producer(
-            {"bootstrap.servers": bootstrap, "linger.ms": 5, "partitioner": PARTITIONER, "compression.type": "lz4",
+            {**client_config(bootstrap=bootstrap), "linger.ms": 5, "partitioner": PARTITIONER, "compression.type": "lz4",
              "queue.buffering.max.messages": 1_000_000}  # fmt: skip
         )
         self.templates = Templates(run_id)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import click
 
 from processors.runtime import Settings
+from processors.runtime.security import client_config
 from simulator import BrokerUnreachable, FleetLink, Progress, RunSummary, ScenarioError, Simulation, load_scenario, run
 
 NON_TTY_PROGRESS_EVERY_S = 5.0
@@ -58,7 +59,7 @@ def simulate(
     run_id = run_id or settings.run_id
     if not run_id or any(c.isspace() for c in run_id):
         raise click.BadParameter("must be non-empty and without whitespace", param_hint="--run-id")
-    link = FleetLink(settings.kafka_bootstrap_servers, run_id, gate=not no_gate)
+    link = FleetLink(settings.kafka_bootstrap_servers, run_id, gate=not no_gate, client=client_config(settings))
     try:
         link.check(timeout_s=settings.sim_broker_timeout_s)
     except BrokerUnreachable as exc:

@@ -44,6 +44,7 @@ class Service:
     pid: int | None = None  # None: external, not ours to stop
     started: int | None = None  # kernel start time of pid: tells our process from a reused pid
     log: str | None = None
+    secure: bool = False  # a broker started by `chorus stack up --secure` (SASL_SSL + ACLs)
 
     def ours(self) -> bool:
         return self.pid is not None and self.started is not None and _start_time(self.pid) == self.started
@@ -105,13 +106,16 @@ def _redis_answers(host: str, port: int) -> bool:
         return False
 
 
-def _kafka_answers(bootstrap: str) -> bool:
+def _kafka_answers(bootstrap: str, config: dict | None = None) -> bool:
+    """With `config` (a client configuration), as that client; else with the environment's security settings."""
     from confluent_kafka.admin import AdminClient
+
+    from processors.runtime.security import client_config
 
     if not any(_answers(*_host_port(address)) for address in bootstrap.split(",")):
         return False  # spare librdkafka's retry loop (and its log lines) against a closed port
     try:
-        AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 2000}).list_topics(timeout=3)
+        AdminClient({**(config or client_config(bootstrap=bootstrap)), "socket.timeout.ms": 2000}).list_topics(timeout=3)
         return True
     except Exception:
         return False
@@ -179,8 +183,7 @@ def kafka_classpath(say: Say) -> str:
     return cached.read_text().strip()
 
 
-def _kafka_properties(data: Path, host: str, port: int) -> str:
-    controller = port + 1
+def _kafka_properties(data: Path, host: str, port: int, controller: int) -> str:
     return f"""\
 process.roles=broker,controller
 node.id=1
@@ -204,38 +207,84 @@ log.cleaner.dedupe.buffer.size=16777216
 """
 
 
-def _start_kafka(bootstrap: str, say: Say) -> Service:
+def _start_kafka(bootstrap: str, say: Say, secure: bool = False) -> Service:
     host, port = _host_port(bootstrap)
+    return start_kafka(home() / ("kafka-secure" if secure else "kafka"), host, port, port + 1, say, secure=secure)
+
+
+def start_kafka(
+    base: Path, host: str, port: int, controller: int, say: Say, *, secure: bool = False, classpath: str | None = None
+) -> Service:
+    """A broker with its data, config and log under `base`; with `secure`, SASL_SSL + ACLs
+    (chorus/secure.py; credentials and env files in `base/secure`)."""
     java = _require("java", "install a JDK 17+ (Debian: apt-get install openjdk-17-jre-headless)")
-    classpath = kafka_classpath(say)
-    for busy in (port, port + 1):
+    classpath = classpath or kafka_classpath(say)
+    bootstrap = f"{host}:{port}"
+    for busy in (port, controller):
         if _answers(host, busy):
             raise StackError(
                 f"{host}:{busy} is already in use by another process: stop it, or set "
                 f"KAFKA_BOOTSTRAP_SERVERS to use a broker that is already running"
             )
-    base = home() / "kafka"
     data, config, log = base / "data", base / "server.properties", base / "kafka.log"
     config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(_kafka_properties(data, host, port))
+    found = None
+    if secure:
+        from . import secure as tls
+
+        found = tls.materials(base / "secure")
+        properties = tls.broker_properties(found, data, host, port, controller)
+        format_extra = tls.scram_format_args(found)
+    else:
+        properties, format_extra = _kafka_properties(data, host, port, controller), []
+    fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the SASL users' passwords
+    with os.fdopen(fd, "w") as out:
+        out.write(properties)
     log4j = KAFKA_RECIPE / "log4j2.properties"
     jvm = [java, "-Xmx1g", "-Xms256m", f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={base}"]
     if not (data / "meta.properties").exists():
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[:22]
         formatted = subprocess.run(
-            [*jvm, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)],
+            [*jvm, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config),
+             *format_extra],
             capture_output=True,
             text=True,
         )
         if formatted.returncode != 0:
             raise StackError(f"formatting Kafka storage failed:\n{formatted.stdout}{formatted.stderr}")
-    say(f"starting Kafka broker on {host}:{port} (log: {log})")
+    say(f"starting {'secure (SASL_SSL) ' if secure else ''}Kafka broker on {host}:{port} (log: {log})")
     started = time.monotonic()
     svc = _spawn("kafka", bootstrap, [*jvm, "-cp", classpath, "kafka.Kafka", str(config)], log)
-    # The broker port opens only once the broker is ready; the controller port opens earlier.
-    _wait(lambda: _answers(host, port) and _kafka_answers(bootstrap), "Kafka", svc, log)
+    svc.secure = secure
+    if found is None:
+        # The broker port opens only once the broker is ready; the controller port opens earlier.
+        _wait(lambda: _answers(host, port) and _kafka_answers(bootstrap), "Kafka", svc, log)
+    else:
+        from processors.runtime.security import client_config
+
+        from . import secure as tls
+
+        admin = client_config(_settings_of(found.client_env(tls.ADMIN, bootstrap)))
+        _wait(lambda: _answers(host, port) and _kafka_answers(bootstrap, admin), "Kafka", svc, log)
+        count = tls.apply_acls(admin)
+        tls.write_env_files(found, bootstrap)
+        say(f"SASL_SSL with {count} ACLs; each principal's settings in {found.directory}/<principal>.env "
+            f"({', '.join(tls.PRINCIPALS)})")
     say(f"Kafka ready in {time.monotonic() - started:.1f} s")
     return svc
+
+
+def _settings_of(env: dict[str, str]):  # noqa: ANN202 - processors.runtime.Settings
+    """Settings from an environment mapping instead of the process's own."""
+    from processors.runtime.settings import Settings
+
+    saved = dict(os.environ)
+    try:
+        os.environ.update(env)
+        return Settings()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 # --- Redis ------------------------------------------------------------------------
@@ -263,17 +312,24 @@ def _start_redis(url: str, say: Say) -> Service:
 # --- the three verbs ----------------------------------------------------------------
 
 
-def up(say: Say = print) -> dict[str, Service]:
+def up(say: Say = print, *, secure: bool | None = None) -> dict[str, Service]:
     """Start what is not running yet; return the services to use once Kafka and Redis both answer.
 
-    `stack.json` records only processes started here: an external service named in the
-    environment is used, never recorded, so it can never hide a local process from `down`.
+    `secure` True starts the broker with SASL_SSL and ACLs (False: plaintext; None: whichever
+    runs, plaintext when none does). `stack.json` records only processes started here: an
+    external service named in the environment is used, never recorded, so it can never hide a
+    local process from `down`.
     """
     local = {name: svc for name, svc in _load().items() if svc.ours()}
     use: dict[str, Service] = {}
+    kafka = local.get("kafka")
+    if kafka is not None and secure is not None and kafka.secure != secure:
+        raise StackError(
+            f"the local broker runs {'with' if kafka.secure else 'without'} --secure: `chorus stack down` first"
+        )
     try:
         for name, variable, default, start in (
-            ("kafka", "KAFKA_BOOTSTRAP_SERVERS", DEFAULT_KAFKA, _start_kafka),
+            ("kafka", "KAFKA_BOOTSTRAP_SERVERS", DEFAULT_KAFKA, lambda a, s: _start_kafka(a, s, bool(secure))),
             ("redis", "REDIS_URL", DEFAULT_REDIS, _start_redis),
         ):
             external = os.environ.get(variable)
@@ -315,7 +371,7 @@ def down(say: Say = print, *, purge: bool = False) -> None:
             _stop(svc)
     _state_file().unlink(missing_ok=True)
     if purge:
-        for folder in ("kafka/data", "redis"):
+        for folder in ("kafka/data", "kafka-secure", "redis"):
             shutil.rmtree(home() / folder, ignore_errors=True)
         say(f"deleted broker and Redis data under {home()}")
 

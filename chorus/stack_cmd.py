@@ -24,14 +24,22 @@ def stack() -> None:
 
 
 @stack.command()
-def up() -> None:
-    """Start Kafka and Redis; return once both answer. Idempotent."""
+@click.option("--secure", is_flag=True, help="Broker with SASL_SSL, SCRAM users per principal and ACLs.")
+def up(secure: bool) -> None:
+    """Start Kafka and Redis; return once both answer. Idempotent.
+
+    With --secure the broker has one SASL_SSL listener (a CA and certificates generated in
+    $CHORUS_HOME/kafka-secure/secure), a SCRAM user per processor, the simulator, an agent, an
+    operator and admin, and ACLs; each principal's client settings are in <principal>.env there
+    (`set -a; . admin.env; set +a` before `chorus demo`).
+    """
     try:
-        services = local_stack.up(_say)
+        services = local_stack.up(_say, secure=secure or None)
     except StackError as exc:
         raise click.ClickException(str(exc)) from exc
     for svc in services.values():
-        click.echo(f"{svc.name:6} {svc.address}  {'external' if svc.pid is None else f'pid {svc.pid}'}")
+        where = "external" if svc.pid is None else f"pid {svc.pid}"
+        click.echo(f"{svc.name:6} {svc.address}  {where}{'  SASL_SSL' if svc.secure else ''}")
 
 
 @stack.command()

@@ -16,6 +16,7 @@ import click
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from processors.runtime import Settings
+from processors.runtime.security import client_config
 from schemas import INTENTIONS, QUARANTINE, TRUTH, VITALS
 
 from .engine import Simulation
@@ -34,7 +35,7 @@ def main(fleet_sizes: tuple[int, ...], duration: float, scenario_ref: str) -> No
     bootstrap = Settings().kafka_bootstrap_servers
     base = load_scenario(scenario_ref)
     prefix = f"bench-{uuid.uuid4().hex[:8]}."
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(Settings()))
     names = [prefix + spec.name for spec in TOPICS]
     for future in admin.create_topics([NewTopic(prefix + s.name, s.partitions, 1) for s in TOPICS]).values():
         future.result(timeout=30)
@@ -52,7 +53,7 @@ def main(fleet_sizes: tuple[int, ...], duration: float, scenario_ref: str) -> No
             while not sim.done:
                 generated += sim.step().events
             gen_rate = generated / (time.perf_counter() - started)
-            link = FleetLink(bootstrap, "bench", gate=False, topic_prefix=prefix)
+            link = FleetLink(bootstrap, "bench", gate=False, topic_prefix=prefix, client=client_config(Settings()))
             link.check()
             cpu_started = time.process_time()
             summary = run(Simulation(scenario, "bench", gate=False), link, speed=None)

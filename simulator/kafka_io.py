@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -54,9 +55,20 @@ PRODUCER_CONFIG: dict[str, Any] = {
 class FleetLink:
     """Producer and feedback consumer of one run. Use `check()` first: it fails fast when the broker is away."""
 
-    def __init__(self, bootstrap: str, run_id: str, *, gate: bool, topic_prefix: str = "") -> None:
-        """`topic_prefix` puts every topic under another name (the benchmark's throwaway topics)."""
+    def __init__(
+        self,
+        bootstrap: str,
+        run_id: str,
+        *,
+        gate: bool,
+        topic_prefix: str = "",
+        client: Mapping[str, Any] | None = None,
+    ) -> None:
+        """`topic_prefix` puts every topic under another name (the benchmark's throwaway topics).
+        `client`: librdkafka connection settings (security protocol, SASL, TLS), as the settings
+        model's `client_config` builds them; bootstrap is taken from `bootstrap`."""
         self.bootstrap = bootstrap
+        self.client = dict(client or {})
         self.prefix = topic_prefix
         self.run_id = run_id
         self.gate = gate
@@ -72,7 +84,12 @@ class FleetLink:
     def check(self, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
         """Connect, verify the topics exist, and start consuming feedback from the current end of each topic."""
         errors: list[str] = []
-        common = {"bootstrap.servers": self.bootstrap, "error_cb": lambda err: errors.append(err.str()), "logger": _log}
+        common = {
+            **self.client,
+            "bootstrap.servers": self.bootstrap,
+            "error_cb": lambda err: errors.append(err.str()),
+            "logger": _log,
+        }
         self._producer = Producer({**common, **PRODUCER_CONFIG, "on_delivery": self._on_delivery})
         try:
             metadata = self._producer.list_topics(timeout=timeout_s)

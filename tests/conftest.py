@@ -25,3 +25,13 @@ def services() -> Services:
 def run_id() -> str:
     """A fresh run id, so tests sharing the broker and Redis never see each other's state."""
     return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def secure_broker(tmp_path_factory):
+    """A broker as `chorus stack up --secure` starts it (SASL_SSL, a SCRAM user per principal, ACLs),
+    on free ports, with every registry topic created; stopped after the session."""
+    from tests.services import provide_secure_broker
+
+    with provide_secure_broker(tmp_path_factory.mktemp("secure-kafka")) as broker:
+        yield broker

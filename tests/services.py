@@ -83,3 +83,59 @@ def _missing(reason: str) -> None:
     if os.environ.get("CHORUS_REQUIRE_SERVICES") == "1":
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+@dataclass(frozen=True)
+class SecureBroker:
+    """A broker of `chorus stack up --secure` (SASL_SSL, SCRAM users, ACLs), started for the test session."""
+
+    bootstrap: str
+    materials: object  # chorus.secure.Materials
+
+    def env(self, principal: str) -> dict[str, str]:
+        """The environment of a client of `principal` (what `<principal>.env` holds)."""
+        return self.materials.client_env(principal, self.bootstrap)  # type: ignore[attr-defined]
+
+    def config(self, principal: str, **overrides: str) -> dict:
+        """librdkafka settings of `principal`, built by the settings model like every client's."""
+        from processors.runtime.security import client_config
+
+        with principal_environment(self.env(principal) | overrides):
+            return client_config()
+
+
+@contextlib.contextmanager
+def principal_environment(env: dict[str, str]) -> Iterator[None]:
+    """This process's environment with `env` on top (the settings model reads the environment)."""
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def provide_secure_broker(base) -> Iterator[SecureBroker]:  # noqa: ANN001 - a pathlib.Path
+    """Start a secure broker on free ports under `base`; create the registry topics as admin; stop it after.
+
+    Its ports are free ones, never the stack's, so several test sessions on one machine never collide.
+    """
+    from chorus import secure
+    from chorus.probe import free_port
+
+    try:
+        classpath = stack.kafka_classpath(print)  # cached under the usual home: no Maven run after the first
+        port, controller = free_port(), free_port()
+        svc = stack.start_kafka(base, "127.0.0.1", port, controller, print, secure=True, classpath=classpath)
+    except ChorusError as exc:
+        _missing(f"secure broker: {exc}")
+        return
+    try:
+        broker = SecureBroker(f"127.0.0.1:{port}", secure.materials(base / "secure"))
+        with principal_environment(broker.env(secure.ADMIN)):
+            admin.create_topics(broker.bootstrap)
+        yield broker
+    finally:
+        stack._stop(svc)

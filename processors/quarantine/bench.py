@@ -33,6 +33,7 @@ from confluent_kafka import Consumer, Producer
 
 from processors.runtime import Settings
 from processors.runtime.kafka import end_offsets
+from processors.runtime.security import client_config
 from schemas import ADMITTED, INTENTIONS, QUARANTINE, Intention, QuarantineDecision, decode, encode
 
 RESOURCES = ("r0", "r1", "r2", "r3")
@@ -149,7 +150,7 @@ def main() -> None:
     def consume() -> None:
         consumer = Consumer(
             {
-                "bootstrap.servers": settings.kafka_bootstrap_servers,
+                **client_config(settings),
                 "group.id": f"bench-{run_id}",
                 "enable.auto.commit": False,
                 "auto.offset.reset": "latest",
@@ -177,7 +178,7 @@ def main() -> None:
     with _workers(run_id, env, not args.no_spawn):
         reader.start()
         ready.wait(30)
-        producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "linger.ms": 5})
+        producer = Producer({**client_config(settings), "linger.ms": 5})
         rng = random.Random(7)
         started = time.time()
         n = 0

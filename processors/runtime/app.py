@@ -20,6 +20,7 @@ from .kafka import ConfluentSender, FaustSender, Sender
 from .logs import json_handler
 from .processor import Processor
 from .runner import BatchRunner, Record, Stopping
+from .security import client_config, describe, faust_credentials
 from .services import redis_check, wait_for_services
 from .settings import Settings
 from .source import ConfluentSource
@@ -84,6 +85,8 @@ def build_app(
     ident = app_id(processor.name, s)
     options: dict[str, Any] = {
         "broker": [f"kafka://{host.strip()}" for host in s.kafka_bootstrap_servers.split(",")],
+        # Faust's own Kafka client (aiokafka: its producer, and its consumer with the faust engine).
+        "broker_credentials": faust_credentials(s),
         "store": "memory://",
         "topic_disable_leader": True,
         "topic_allow_declare": False,
@@ -145,7 +148,8 @@ def _build_confluent(
     async def consume() -> None:
         client = aioredis.Redis.from_url(s.redis_url, socket_connect_timeout=5, socket_timeout=10)
         sender = ConfluentSender(
-            s.kafka_bootstrap_servers, **{"linger.ms": s.producer_linger_ms, "enable.idempotence": True}
+            s.kafka_bootstrap_servers,
+            **{**client_config(s), "linger.ms": s.producer_linger_ms, "enable.idempotence": True},
         )
         runner = _runner(processor, s, client, sender, app)
         source = ConfluentSource(
@@ -154,10 +158,17 @@ def _build_confluent(
             list(dict.fromkeys([*(spec.name for spec in processor.sources), *relays])),
             auto_offset_reset=s.consumer_auto_offset_reset,
             processor=processor.name,
+            client=client_config(s),
         )
         log.info(
             "processor consuming",
-            extra={"processor": processor.name, "app_id": ident, "run_id": s.run_id, "engine": "confluent"},
+            extra={
+                "processor": processor.name,
+                "app_id": ident,
+                "run_id": s.run_id,
+                "engine": "confluent",
+                "kafka": describe(s),
+            },
         )
         # Every event allocates many small objects (records, models, outputs): the default gen-0
         # threshold (700) would run the cyclic collector several times per batch over the whole

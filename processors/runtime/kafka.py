@@ -13,6 +13,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from schemas import PARTITIONER
 
 from .errors import ProduceRefused
+from .security import client_config
 from .topics import probe_consumer, serving_end_offsets
 
 # The written rule for produce errors (applied by processors.runtime.delivery.deliver):
@@ -110,7 +111,7 @@ class ConfluentSender:
 
     def __init__(self, bootstrap: str, **config: str | int) -> None:
         self._producer = Producer(
-            {"bootstrap.servers": bootstrap, "linger.ms": 5, "partitioner": PARTITIONER, **config}
+            {**client_config(bootstrap=bootstrap), "linger.ms": 5, "partitioner": PARTITIONER, **config}
         )
 
     async def __call__(self, messages: Sequence[OutMessage]) -> None:
@@ -165,7 +166,7 @@ def end_offsets(bootstrap: str, topics: Iterable[str]) -> list[TopicPartition]:
 
 def commit_group_offsets(bootstrap: str, group: str, positions: Sequence[TopicPartition]) -> None:
     """Make `group` start at these positions (the group must have no live members)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    consumer = Consumer({**client_config(bootstrap=bootstrap), "group.id": group, "enable.auto.commit": False})
     try:
         consumer.commit(offsets=list(positions), asynchronous=False)
     finally:

@@ -9,7 +9,10 @@ configuration: `describe` is what may be logged.
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 from typing import Any
+
+from pydantic import SecretStr
 
 from .errors import SecurityConfigError
 from .settings import Settings
@@ -91,6 +94,38 @@ def check(s: Settings) -> None:
             "a client certificate needs its key: set both CHORUS_KAFKA_SSL_CERTIFICATE_LOCATION and "
             "CHORUS_KAFKA_SSL_KEY_LOCATION"
         )
+
+
+def principal_env(s: Settings, principal: str) -> dict[str, str]:
+    """The environment of `principal` from `<kafka_principals_dir>/<principal>.env`; empty without a folder."""
+    if not s.kafka_principals_dir:
+        return {}
+    path = Path(s.kafka_principals_dir) / f"{principal}.env"
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SecurityConfigError(f"no credentials for principal {principal!r}: {exc}") from exc
+    env = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition("=")
+        if sep and not name.lstrip().startswith("#"):
+            env[name.strip()] = value.strip()
+    env.pop("CHORUS_KAFKA_PRINCIPALS_DIR", None)  # a principal's process does not hand out others' credentials
+    return env
+
+
+def as_principal(s: Settings, principal: str) -> Settings:
+    """`s` with the SASL user of `principal` (from the principals folder); `s` itself without one."""
+    env = principal_env(s, principal)
+    if not env:
+        return s
+    return s.model_copy(
+        update={
+            "kafka_sasl_username": env.get("CHORUS_KAFKA_SASL_USERNAME", principal),
+            "kafka_sasl_password": SecretStr(env["CHORUS_KAFKA_SASL_PASSWORD"]),
+            "kafka_principals_dir": None,
+        }
+    )
 
 
 def describe(s: Settings) -> str:

@@ -12,12 +12,13 @@ import redis.asyncio as aioredis
 from confluent_kafka.admin import AdminClient
 
 from .errors import ServicesUnavailable
+from .security import client_config
 
 log = logging.getLogger(__name__)
 
 
 def _kafka_answers(bootstrap: str) -> None:
-    AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 3000}).list_topics(timeout=3)
+    AdminClient({**client_config(bootstrap=bootstrap), "socket.timeout.ms": 3000}).list_topics(timeout=3)
 
 
 async def _redis_answers(url: str) -> None:

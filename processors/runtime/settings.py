@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     kafka_ssl_check_hostname: bool = Field(
         default=True, description="Check that the broker's certificate names the host connected to."
     )
+    kafka_principals_dir: str | None = Field(
+        default=None,
+        description="Folder of <principal>.env files (`chorus stack up --secure` writes one): demo and eval run "
+        "each processor and the simulator as its own principal.",
+    )
     run_id: str = Field(default="live", min_length=1, description="Run whose events the processors handle.")
     log_level: str = Field(default="INFO", description="Python log level name.")
 

@@ -22,14 +22,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from . import metrics as m
 from .health import WORKER as health
 from .runner import Record
+from .security import client_config
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +40,21 @@ class ConfluentSource:
     """Batches of records from one consumer group, committed only when the caller says a batch is done."""
 
     def __init__(
-        self, bootstrap: str, group: str, topics: Sequence[str], *, auto_offset_reset: str, processor: str
+        self,
+        bootstrap: str,
+        group: str,
+        topics: Sequence[str],
+        *,
+        auto_offset_reset: str,
+        processor: str,
+        client: Mapping[str, Any] | None = None,
     ) -> None:
+        """`client`: the connection's settings (security.client_config); default: the environment's."""
         self._topics = list(topics)
         self._processor = processor
         self._consumer = Consumer(
             {
+                **(client or client_config(bootstrap=bootstrap)),
                 "bootstrap.servers": bootstrap,
                 "group.id": group,
                 "enable.auto.commit": False,

@@ -14,6 +14,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from schemas import TopicSpec
 
 from .errors import TopicError
+from .security import client_config
 
 TIMEOUT_S = 30.0
 # What a partition answers while its new leader is still taking over.
@@ -35,7 +36,7 @@ def ensure_topics(
     An existing topic with fewer partitions than its spec is an error: its keys would be
     co-partitioned differently from the rest.
     """
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(bootstrap=bootstrap))
     new = [NewTopic(s.name, s.partitions, replication or s.replication, config=s.config()) for s in specs]
     outcome: dict[str, str] = {}
     for name, future in admin.create_topics(new, request_timeout=timeout_s).items():
@@ -60,7 +61,7 @@ def ensure_topics(
 
 def probe_consumer(bootstrap: str) -> Consumer:
     """A consumer for offset look-ups only: it never subscribes or commits."""
-    return Consumer({"bootstrap.servers": bootstrap, "group.id": "chorus-offsets-probe", "enable.auto.commit": False})
+    return Consumer({**client_config(bootstrap=bootstrap), "group.id": "chorus-offsets-probe", "enable.auto.commit": False})
 
 
 def serving_end_offsets(

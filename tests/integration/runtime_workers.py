@@ -15,6 +15,7 @@ from confluent_kafka import Consumer, Producer
 
 from processors.runtime import start_group_at_end
 from processors.runtime.kafka import end_offsets
+from processors.runtime.security import client_config
 from schemas import PARTITIONER, Event, TopicSpec, encode
 from tests.services import Services
 
@@ -66,7 +67,7 @@ def running_worker(
 
 def produce(services: Services, messages: Sequence[tuple[TopicSpec, Event] | tuple[str, bytes | None, bytes]]) -> None:
     """Produce events (keyed by their topic's key) or raw (topic, key, value) triples; waits for delivery."""
-    producer = Producer({"bootstrap.servers": services.kafka, "linger.ms": 5, "partitioner": PARTITIONER})
+    producer = Producer({**client_config(bootstrap=services.kafka), "linger.ms": 5, "partitioner": PARTITIONER})
     for item in messages:
         if isinstance(item[0], TopicSpec):
             spec, event = item  # type: ignore[misc]
@@ -83,7 +84,7 @@ class TopicReader:
     def __init__(self, services: Services, topics: Sequence[TopicSpec], run_id: str) -> None:
         self._run_id = run_id
         self._consumer = Consumer(
-            {"bootstrap.servers": services.kafka, "group.id": f"reader-{run_id}", "enable.auto.commit": False}
+            {**client_config(bootstrap=services.kafka), "group.id": f"reader-{run_id}", "enable.auto.commit": False}
         )
         self._consumer.assign(end_offsets(services.kafka, [t.name for t in topics]))
         self.seen: list[tuple[str, dict]] = []
