@@ -327,6 +327,11 @@ def up(say: Say = print, *, secure: bool | None = None) -> dict[str, Service]:
         raise StackError(
             f"the local broker runs {'with' if kafka.secure else 'without'} --secure: `chorus stack down` first"
         )
+    if kafka is not None and kafka.secure and secure is None and not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        raise StackError(
+            f"the local broker is secure (SASL_SSL): run as a principal, e.g. "
+            f"`set -a; . {_secure_dir()}/admin.env; set +a`, then run the command again"
+        )
     try:
         for name, variable, default, start in (
             ("kafka", "KAFKA_BOOTSTRAP_SERVERS", DEFAULT_KAFKA, lambda a, s: _start_kafka(a, s, bool(secure))),
@@ -388,7 +393,18 @@ def _stop(svc: Service) -> None:
         os.waitpid(svc.pid, 0)  # reap it when this process started it (`running`), so no zombie is left
 
 
+def _secure_dir() -> Path:
+    return home() / "kafka-secure" / "secure"
+
+
 def _reachable(svc: Service) -> bool:
+    if svc.name == "kafka" and svc.secure:  # ours, secure: ask as its admin
+        from processors.runtime.security import client_config
+
+        from . import secure as tls
+
+        found = tls.materials(_secure_dir())
+        return _kafka_answers(svc.address, client_config(_settings_of(found.client_env(tls.ADMIN, svc.address))))
     if svc.name == "kafka":
         return _kafka_answers(svc.address)
     parsed = urlparse(svc.address)
@@ -413,7 +429,7 @@ def status() -> list[Status]:
         if env:
             svc, managed = Service(name, env), "external"
         elif svc is not None and svc.ours():
-            managed = f"local (pid {svc.pid})"
+            managed = f"local (pid {svc.pid}{', SASL_SSL' if svc.secure else ''})"
         else:
             svc, managed = Service(name, default), "not running"
         rows.append(Status(name, svc.address, managed, _reachable(svc)))
