@@ -41,8 +41,12 @@ from schemas import (
     COMMANDS,
     CONFLICTS,
     DEADLETTER,
+    DIAGNOSES,
+    HEALING,
     INTENTIONS,
+    MEMORY,
     QUARANTINE,
+    RECOVERY,
     TRUST,
     TRUTH,
     VITALS,
@@ -53,7 +57,8 @@ ADMIN = "admin"
 MECHANISM = "SCRAM-SHA-512"
 SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
 
-# principal -> (topics it reads, topics it writes, consumer-group prefixes it uses)
+# principal -> (topics it reads, topics it writes, consumer-group prefixes it uses). The processors'
+# reads are their sources (tests/unit/test_secure_stack_acls.py holds them to it).
 _CLAIMS = tuple(t.name for t in INTERNAL_TOPICS)
 GRANTS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "baseline": ((VITALS.name,), (ANOMALIES.name, BASELINES.name, DEADLETTER.name), ("chorus-baseline",)),
@@ -62,18 +67,29 @@ GRANTS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
         (TRUST.name, DEADLETTER.name),
         ("chorus-trust",),
     ),
-    "conflict": ((INTENTIONS.name, *_CLAIMS), (CONFLICTS.name, DEADLETTER.name, *_CLAIMS), ("chorus-conflict",)),
+    # Its relays read intentions (repartitioned to the claims topic) and, with Gemini, its own predictions.
+    "conflict": (
+        (INTENTIONS.name, CONFLICTS.name, *_CLAIMS),
+        (CONFLICTS.name, DEADLETTER.name, *_CLAIMS),
+        ("chorus-conflict",),
+    ),
     "quarantine": (
-        (TRUST.name, CONFLICTS.name, ANOMALIES.name, COMMANDS.name, INTENTIONS.name),
+        (TRUST.name, CONFLICTS.name, ANOMALIES.name, COMMANDS.name, RECOVERY.name, INTENTIONS.name),
         (QUARANTINE.name, ADMITTED.name, DEADLETTER.name),
         ("chorus-quarantine",),
     ),
+    "healing": (
+        (QUARANTINE.name, VITALS.name, INTENTIONS.name, BASELINES.name, ANOMALIES.name, TRUST.name, CONFLICTS.name,
+         COMMANDS.name, DIAGNOSES.name, HEALING.name, RECOVERY.name),
+        (DIAGNOSES.name, HEALING.name, RECOVERY.name, MEMORY.name, DEADLETTER.name),
+        ("chorus-healing",),
+    ),
     "simulator": (
-        (QUARANTINE.name, ADMITTED.name),
+        (QUARANTINE.name, ADMITTED.name, HEALING.name),
         (INTENTIONS.name, VITALS.name, TRUTH.name),
         ("chorus-simulator-",),
     ),
-    "agent": ((QUARANTINE.name,), (INTENTIONS.name, VITALS.name), ("chorus-agent-",)),
+    "agent": ((QUARANTINE.name, HEALING.name), (INTENTIONS.name, VITALS.name), ("chorus-agent-",)),
     "operator": ((), (COMMANDS.name,), ("chorus-operator-",)),
 }
 PRINCIPALS = (ADMIN, *GRANTS)
