@@ -28,10 +28,20 @@ def run_id() -> str:
 
 
 @pytest.fixture(scope="session")
-def secure_broker(tmp_path_factory):
+def secure_broker():
     """A broker as `chorus stack up --secure` starts it (SASL_SSL, a SCRAM user per principal, ACLs),
     on free ports, with every registry topic created; stopped after the session."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
     from tests.services import provide_secure_broker
 
-    with provide_secure_broker(tmp_path_factory.mktemp("secure-kafka")) as broker:
-        yield broker
+    # Not under pytest's basetemp: concurrent pytest sessions of the same user prune each other's
+    # older basetemps, and a broker whose data folder vanishes mid-session stalls.
+    base = Path(tempfile.mkdtemp(prefix="chorus-secure-kafka-"))
+    try:
+        with provide_secure_broker(base) as broker:
+            yield broker
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
