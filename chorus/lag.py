@@ -19,6 +19,7 @@ from confluent_kafka.admin import AdminClient
 from prometheus_client import Counter, Gauge
 
 from processors.runtime.kafka import end_offsets
+from processors.runtime.security import client_config
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class GroupLag:
 
 def read_lag(bootstrap: str, groups: Mapping[str, str], timeout_s: float = 10.0) -> list[GroupLag]:
     """Each group's lag on the partitions it has committed (processor name -> group id)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": int(timeout_s * 1000)})
+    admin = AdminClient({**client_config(bootstrap=bootstrap), "socket.timeout.ms": int(timeout_s * 1000)})
     committed: dict[str, dict[Partition, int]] = {}
     for processor, group in groups.items():
         future = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=timeout_s)[
