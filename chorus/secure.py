@@ -43,6 +43,7 @@ from schemas import (
     DEADLETTER,
     DIAGNOSES,
     HEALING,
+    HELD,
     INTENTIONS,
     MEMORY,
     QUARANTINE,
@@ -75,7 +76,7 @@ GRANTS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     ),
     "quarantine": (
         (TRUST.name, CONFLICTS.name, ANOMALIES.name, COMMANDS.name, RECOVERY.name, INTENTIONS.name),
-        (QUARANTINE.name, ADMITTED.name, DEADLETTER.name),
+        (QUARANTINE.name, ADMITTED.name, HELD.name, DEADLETTER.name),
         ("chorus-quarantine",),
     ),
     "healing": (
