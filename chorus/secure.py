@@ -62,7 +62,7 @@ SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
 # reads are their sources (tests/unit/test_secure_stack_acls.py holds them to it).
 _CLAIMS = tuple(t.name for t in INTERNAL_TOPICS)
 GRANTS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
-    "baseline": ((VITALS.name,), (ANOMALIES.name, BASELINES.name, DEADLETTER.name), ("chorus-baseline",)),
+    "baseline": ((VITALS.name, QUARANTINE.name), (ANOMALIES.name, BASELINES.name, DEADLETTER.name), ("chorus-baseline",)),
     "trust": (
         (ANOMALIES.name, CONFLICTS.name, INTENTIONS.name, QUARANTINE.name, COMMANDS.name),
         (TRUST.name, DEADLETTER.name),
