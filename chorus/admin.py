@@ -6,13 +6,15 @@ from dataclasses import dataclass
 
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from processors.conflict import INTERNAL_TOPICS
+from processors.conflict import INTERNAL_TOPICS as CONFLICT_INTERNAL
+from processors.quarantine import INTERNAL_TOPICS as QUARANTINE_INTERNAL
 from processors.runtime.security import client_config
 from processors.runtime.topics import TIMEOUT_S, ensure_topics, probe_consumer, serving_end_offsets
+from processors.trust import INTERNAL_TOPICS as TRUST_INTERNAL
 from schemas import REGISTRY, TopicSpec
 
 # The registry's topics and the processors' internal ones: everything `chorus topics` manages.
-ALL_TOPICS: tuple[TopicSpec, ...] = REGISTRY + INTERNAL_TOPICS
+ALL_TOPICS: tuple[TopicSpec, ...] = REGISTRY + CONFLICT_INTERNAL + TRUST_INTERNAL + QUARANTINE_INTERNAL
 
 
 @dataclass(frozen=True)

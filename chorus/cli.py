@@ -27,6 +27,9 @@ COMMANDS = {
     "exporter": ("exporter_cmd", "exporter"),
     "alerts": ("alerts_cmd", "alerts"),
     "ingest": ("ingest_cmd", "ingest"),
+    "record": ("record_cmd", "record"),
+    "replay": ("replay_cmd", "replay_"),
+    "diff": ("diff_cmd", "diff"),
 }
 
 

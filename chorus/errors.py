@@ -19,3 +19,11 @@ class ApiError(ChorusError):
 
 class BenchmarkError(ChorusError):
     """An external benchmark (NAB) cannot be found, set up or run."""
+
+
+class RecordingError(ChorusError):
+    """A recording cannot be written or read (not a recording, wrong format, unreadable)."""
+
+
+class ReplayError(ChorusError):
+    """A replay could not finish (a processor died, an input was never processed)."""

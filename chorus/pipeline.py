@@ -29,6 +29,7 @@ from simulator import FleetLink, Progress, RunSummary, Scenario, Simulation, run
 from . import admin, stack
 from .errors import PipelineError
 from .observer import Observer, RunView
+from .record_cmd import write_manifest
 
 PROCESSORS = ("baseline", "trust", "conflict", "quarantine", "healing")
 READY_TIMEOUT_S = 90.0
@@ -38,15 +39,23 @@ DRAIN_MAX_S = 30.0
 
 
 class Workers:
-    """`chorus worker NAME` for each processor, one process each, logs in `log_dir`."""
+    """`chorus worker NAME` for each processor, `replicas` processes each, logs in `log_dir`."""
 
     def __init__(
-        self, bootstrap: str, redis_url: str, run_id: str, log_dir: Path, names: tuple[str, ...] = PROCESSORS
+        self,
+        bootstrap: str,
+        redis_url: str,
+        run_id: str,
+        log_dir: Path,
+        names: tuple[str, ...] = PROCESSORS,
+        *,
+        replicas: int = 1,
     ) -> None:
         self.names = names
         self.bootstrap = bootstrap
         self.suffix = f"-{run_id}"
         self.log_dir = log_dir
+        self.replicas = replicas
         self.env = {
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
@@ -57,34 +66,60 @@ class Workers:
         }
         self.procs: dict[str, subprocess.Popen] = {}
         self.settings = Settings()
+        self.processor_env: dict[str, dict[str, str]] = {}  # extra environment per processor name
+        self._ports: dict[str, int] = {}
+
+    def group(self, name: str) -> str:
+        return f"chorus-{name}{self.suffix}"
 
     def start(self, metrics_ports: dict[str, int] | None = None) -> None:
         """Start every processor; with metrics_ports, each serves /metrics on its port."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._ports = dict(metrics_ports or {})
         for name in self.names:
-            port = (metrics_ports or {}).get(name, 0)
-            with (self.log_dir / f"{name}.log").open("ab") as log:
+            for i in range(self.replicas):
+                self.spawn(name if self.replicas == 1 else f"{name}#{i}")
+
+    def spawn(self, member: str) -> None:
+        """(Re)start one member: `NAME` or `NAME#i`. A restarted member keeps its static group
+        membership id, so it gets its partitions back without a rebalance."""
+        name, _, index = member.partition("#")
+        port = self._ports.get(name, 0) if self.replicas == 1 else 0
+        with (self.log_dir / f"{member.replace('#', '-')}.log").open("ab") as log:
+            self.procs[member] = subprocess.Popen(
+                [sys.executable, "-m", "chorus.cli", "worker", name],
                 # On a secure broker (CHORUS_KAFKA_PRINCIPALS_DIR) each processor runs as its own principal.
-                principal = principal_env(self.settings, name)
-                self.procs[name] = subprocess.Popen(
-                    [sys.executable, "-m", "chorus.cli", "worker", name],
-                    env={**self.env, **principal, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
-                         "CHORUS_KAFKA_PRINCIPALS_DIR": "", "CHORUS_METRICS_PORT": str(port)},
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,  # Ctrl-C reaches us once; we stop the workers in order
-                )
+                env={
+                    **self.env,
+                    **principal_env(self.settings, name),
+                    "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+                    "CHORUS_KAFKA_PRINCIPALS_DIR": "",
+                    **self.processor_env.get(name, {}),
+                    "CHORUS_METRICS_PORT": str(port),
+                    "CHORUS_GROUP_INSTANCE_ID": f"{self.group(name)}-{index or 0}",
+                },
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C reaches us once; we stop the workers in order
+            )
+
+    def kill(self, member: str) -> None:
+        """SIGKILL one member (a fault drill) and reap it."""
+        proc = self.procs[member]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
     def wait_ready(self, say=print) -> None:
         """Block until every processor's consumer group is stable, or fail with its log."""
-        admin = AdminClient(client_config(bootstrap=self.bootstrap))
-        groups = [f"chorus-{name}{self.suffix}" for name in self.names]
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        groups = [self.group(name) for name in self.names]
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             self.check()
             futures = admin.describe_consumer_groups(groups, request_timeout=10)
-            stable = [g for g, f in futures.items() if _stable(f)]
+            stable = [g for g, f in futures.items() if _stable(f, self.replicas)]
             if len(stable) == len(groups):
                 return
             time.sleep(0.5)
@@ -96,7 +131,7 @@ class Workers:
             if proc.poll() is not None:
                 raise PipelineError(
                     f"processor {name} exited with code {proc.returncode}; last lines of its log:\n"
-                    + _tail(self.log_dir / f"{name}.log")
+                    + _tail(self.log_dir / f"{name.replace('#', '-')}.log")
                 )
 
     def stop(self) -> None:
@@ -114,12 +149,12 @@ class Workers:
                 proc.wait()
 
 
-def _stable(future) -> bool:
+def _stable(future, members: int = 1) -> bool:
     try:
         description = future.result()
     except Exception:
         return False
-    return description.state == ConsumerGroupState.STABLE and all(
+    return description.state == ConsumerGroupState.STABLE and len(description.members) >= members and all(
         m.assignment.topic_partitions for m in description.members
     )
 
@@ -158,9 +193,9 @@ def run_scenario(
     admin.create_topics(bootstrap)
     sim = Simulation(scenario, run_id, gate=immune)
     workers = Workers(bootstrap, redis_url, run_id, stack.home() / "runs" / run_id)
-    workers.env["CHORUS_CONFLICT_CAPACITIES"] = json.dumps(
-        dict(zip(sim.resource_names, sim.capacity.tolist(), strict=True))
-    )
+    capacities = dict(zip(sim.resource_names, sim.capacity.tolist(), strict=True))
+    workers.env["CHORUS_CONFLICT_CAPACITIES"] = json.dumps(capacities)
+    write_manifest(run_id, scenario=scenario.name, seed=scenario.seed, agents=sim.n, capacities=capacities)
     # ExitStack: every clean-up runs (last registered first) even when another one fails,
     # so no worker process outlives the run.
     with contextlib.ExitStack() as cleanup:

@@ -13,6 +13,8 @@ from processors.runtime import Settings
 from processors.runtime.security import client_config
 from simulator import BrokerUnreachable, FleetLink, Progress, RunSummary, ScenarioError, Simulation, load_scenario, run
 
+from .record_cmd import write_manifest
+
 NON_TTY_PROGRESS_EVERY_S = 5.0
 
 
@@ -75,6 +77,7 @@ def simulate(
     capacities = {name: cap for name, cap in zip(sim.resource_names, sim.capacity.tolist(), strict=True)}
     click.echo(f"resource capacities (for the conflict processor): CHORUS_CONFLICT_CAPACITIES='{json.dumps(capacities)}'",
                err=True)
+    write_manifest(run_id, scenario=scenario.name, seed=scenario.seed, agents=sim.n, capacities=capacities)
     summary = run(sim, link, speed=pace, progress=_progress_printer())
     _print_summary(summary, gated=not no_gate)
     if summary.interrupted:

@@ -8,10 +8,9 @@ Three handlers in one app (one consumer group, `chorus-conflict`, one consume lo
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
 
 import faust
@@ -26,14 +25,11 @@ from processors.runtime import (
     Settings,
     Step,
     build_app,
-    ensure_topics,
 )
 from processors.runtime.app import event_time_rule
-from processors.runtime.deadletter import dead_letter, run_id_of
-from processors.runtime.delivery import deliver
-from processors.runtime.errors import PermanentFailure
 from processors.runtime.ingress import EventTimeGuard
-from schemas import CONFLICTS, DEADLETTER, INTENTIONS, ConflictPrediction, DecodeError, Event, Intention, decode, encode
+from processors.runtime.rekey import rekey
+from schemas import CONFLICTS, INTENTIONS, ConflictPrediction, DecodeError, Event, decode, encode
 
 from . import metrics as m
 from .gemini import Enrichments, GeminiAnalyst
@@ -77,13 +73,27 @@ def make_processor(settings: Settings) -> Processor[ResourceWindows]:
         state_model=ResourceWindows,
         entities_of=lambda event: (event.resource,),  # type: ignore[attr-defined]
         step=timed_step,
+        internal_topics=INTERNAL_TOPICS,
+        copies={CLAIMS.name: INTENTIONS.name},
     )
 
 
 def build(settings: Settings) -> faust.App:
-    guard = EventTimeGuard(PRODUCER, event_time_rule(settings))
+    # Claims meet per resource: intentions are copied onto the internal topic keyed by resource. The
+    # copies of several intention partitions interleave there by arrival; the ordering rule (event
+    # time, source rank, event id) puts them back in one order for every run of the same input.
+    # This is where the conflict processor decodes agent intentions, so the ingress rule on event
+    # time is applied in the relay: a claim dated too far ahead never reaches a window's watermark.
     relays: dict[str, Relay] = {
-        INTENTIONS.name: partial(_repartition, settings.run_id, guard, lambda: app.should_stop)
+        INTENTIONS.name: rekey(
+            INTENTIONS,
+            CLAIMS,
+            lambda event: (event.resource,),  # type: ignore[attr-defined]
+            processor=PRODUCER,
+            run_id=settings.run_id,
+            stopping=lambda: app.should_stop,
+            guard=EventTimeGuard(PRODUCER, event_time_rule(settings)),
+        )
     }
     analyst = GeminiAnalyst.from_settings(settings)
     if analyst is not None:
@@ -95,33 +105,7 @@ def build(settings: Settings) -> faust.App:
         )
         relays[CONFLICTS.name] = partial(_enrich, settings.run_id, enrichments)
     app = build_app(make_processor(settings), settings, relays=relays)
-
-    # The internal topic must exist before the consumer subscribes (the broker may not
-    # auto-create, and would not give it 8 partitions): create it first thing at start-up.
-    # The runtime's factory has no start hook, so this wraps the app's own first start.
-    first_start = app.on_first_start
-
-    async def create_internal_topic_then_start() -> None:
-        await _ensure_topic_retrying(settings, lambda: app.should_stop)
-        await first_start()
-
-    app.on_first_start = create_internal_topic_then_start  # type: ignore[method-assign]
     return app
-
-
-async def _repartition(
-    run_id: str, guard: EventTimeGuard, stopping: Callable[[], bool], batch: Sequence[Record], send: Sender
-) -> None:
-    """agent.intentions -> the internal claims topic keyed by resource (the relay of the intentions topic).
-
-    This is where the conflict processor decodes agent intentions, so the ingress rule on event
-    time is applied here: a claim dated too far ahead never reaches (or moves) a window's watermark.
-    """
-    messages = [msg for record in batch if (msg := _claim_message(record, run_id, guard)) is not None]
-    # A batch mixes the agents' partitions; forwarding it in event-time order keeps the
-    # per-resource watermark from racing ahead of claims that are merely on a slower partition.
-    messages.sort(key=lambda m: m.timestamp or 0.0)
-    await _send_retrying(send, messages, stopping)
 
 
 async def _enrich(run_id: str, enrichments: Enrichments, batch: Sequence[Record], send: Sender) -> None:
@@ -143,71 +127,6 @@ async def _enrich(run_id: str, enrichments: Enrichments, batch: Sequence[Record]
             continue  # not ours to judge: trust and quarantine dead-letter it
         if run_id in (ALL_RUNS, prediction.run_id):
             enrichments.submit(prediction, publish)
-
-
-def _claim_message(msg: Record, run_id: str, guard: EventTimeGuard) -> OutMessage | None:
-    try:
-        intention = decode(Intention, msg.value, topic=msg.topic)
-    except DecodeError as exc:
-        owner = run_id_of(msg.value)
-        if owner is not None and run_id not in (ALL_RUNS, owner):
-            return None  # another run's poison: its own worker dead-letters it
-        return _dead(msg, exc.reason, owner or (run_id if run_id != ALL_RUNS else "live"))
-    if run_id not in (ALL_RUNS, intention.run_id):
-        return None
-    if (late := guard.check(intention, msg.timestamp)) is not None:
-        return _dead(msg, late, intention.run_id)
-    # Forward the bytes as they came (the claim is the agent's event, not ours), stamped with its event time.
-    return OutMessage(CLAIMS.name, CLAIMS.key_of(intention), msg.value, intention.occurred_at.timestamp())
-
-
-def _dead(msg: Record, error: str, run_id: str) -> OutMessage:
-    letter = dead_letter(
-        PRODUCER,
-        topic=msg.topic,
-        partition=msg.partition,
-        offset=msg.offset,
-        value=msg.value,
-        key=msg.key,
-        error=error,
-        timestamp=msg.timestamp,
-        run_id=run_id,
-    )
-    return OutMessage(DEADLETTER.name, DEADLETTER.key_of(letter), encode(letter))
-
-
-async def _ensure_topic_retrying(settings: Settings, stopping: Callable[[], bool]) -> None:
-    delay = 0.5
-    deadline = time.monotonic() + settings.startup_timeout_s if settings.startup_timeout_s else None
-    while True:
-        try:
-            outcome = await asyncio.to_thread(
-                ensure_topics, settings.kafka_bootstrap_servers, INTERNAL_TOPICS, timeout_s=10.0
-            )
-            log.info("internal topic ready", extra={"topic": CLAIMS.name, "outcome": outcome[CLAIMS.name]})
-            return
-        except Exception as exc:
-            if stopping() or (deadline is not None and time.monotonic() > deadline):
-                raise
-            log.warning("internal topic not created yet; retrying", extra={"topic": CLAIMS.name, "error": repr(exc)})
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
-
-
-async def _send_retrying(send: Sender, messages: list[OutMessage], stopping) -> None:
-    delay = 0.05
-    while messages:
-        try:
-            await deliver(send, messages, PRODUCER)  # the runtime's rule for refused messages
-            return
-        except (asyncio.CancelledError, PermanentFailure):
-            raise
-        except Exception as exc:
-            log.warning("repartition send failed; retrying", extra={"error": repr(exc), "retry_in_s": delay})
-            if stopping():
-                raise
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
 
 
 settings = Settings()

@@ -88,7 +88,15 @@ def predict(
     most_aggressive = top.agent_id if top_aggr >= params.aggressor_min and len(rated) > 1 else None
     mode = _failure_mode(risk, top.demand / demand, top_aggr, most_aggressive, game.p_deadlock, game.p_starvation)
     return ConflictPrediction(
-        event_id=derive_event_id(PRODUCER, window.run_id, window.resource, window.start.isoformat()),
+        # Not the run id: a replay must give the same ids. The window's earliest claim makes the id
+        # unique to the scenario, as the simulator's own ids are (one prediction per window), and
+        # does not depend on the order the claims arrived in.
+        event_id=derive_event_id(
+            PRODUCER,
+            window.resource,
+            window.start.isoformat(),
+            min(acquisitions, key=lambda c: (c.occurred_at, c.event_id)).event_id,
+        ),
         occurred_at=max(c.occurred_at for c in acquisitions),
         run_id=window.run_id,
         causation_ids=_causes(acquisitions, most_aggressive),

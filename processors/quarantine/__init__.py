@@ -7,5 +7,14 @@ the Faust shell (`chorus worker quarantine`).
 from .book import AgentState, QuarantineBook, Verdict
 from .errors import QuarantineError
 from .policy import QuarantinePolicy
+from .topics import INTERNAL_TOPICS, SEQUENCED
 
-__all__ = ["AgentState", "QuarantineBook", "QuarantineError", "QuarantinePolicy", "Verdict"]
+__all__ = [
+    "INTERNAL_TOPICS",
+    "SEQUENCED",
+    "AgentState",
+    "QuarantineBook",
+    "QuarantineError",
+    "QuarantinePolicy",
+    "Verdict",
+]

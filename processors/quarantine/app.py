@@ -9,12 +9,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from processors.runtime import Processor, Settings, Step, build_app
-from schemas import ADMITTED, ANOMALIES, COMMANDS, CONFLICTS, INTENTIONS, RECOVERY, TRUST, Event, Intention
+from processors.runtime.app import event_time_rule
+from processors.runtime.ingress import EventTimeGuard
+from processors.runtime.rekey import rekey
+from schemas import ADMITTED, Event, Intention
 
 from . import metrics as m
 from .book import PRODUCER, QuarantineBook
 from .policy import QuarantinePolicy
 from .step import FLEET, BookState, step
+from .topics import INTERNAL_TOPICS, SEQUENCED, SOURCES
 
 
 def policy_from(settings: Settings) -> QuarantinePolicy:
@@ -53,14 +57,36 @@ def make_processor(settings: Settings) -> Processor[BookState]:
 
     return Processor(
         name=PRODUCER,
-        # Intentions last in the list changes nothing about order: the runtime keeps each batch's order.
-        sources=(TRUST, CONFLICTS, ANOMALIES, COMMANDS, RECOVERY, INTENTIONS),
+        # The single-partition copies, in rank order (intentions last: at equal event time a
+        # quarantine's cause is applied before the intentions it holds back).
+        sources=tuple(SEQUENCED[source.name] for source in SOURCES),
         state_model=BookState,
         entities_of=lambda _event: (FLEET,),
         step=fleet_step,
         verifies_commands=True,
+        internal_topics=INTERNAL_TOPICS,
+        copies={SEQUENCED[source.name].name: source.name for source in SOURCES},
     )
 
 
+def build(settings: Settings):  # -> faust.App
+    # The relays are the first to decode these events, against the original broker timestamps.
+    guard = EventTimeGuard(PRODUCER, event_time_rule(settings))
+    relays = {
+        source.name: rekey(
+            source,
+            SEQUENCED[source.name],
+            lambda event, spec=source: (spec.key_of(event).decode(),),
+            processor=PRODUCER,
+            run_id=settings.run_id,
+            stopping=lambda: app.should_stop,
+            guard=guard,
+        )
+        for source in SOURCES
+    }
+    app = build_app(make_processor(settings), settings, relays=relays)
+    return app
+
+
 settings = Settings()
-app = build_app(make_processor(settings), settings)
+app = build(settings)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import tempfile
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import faust
 import redis.asyncio as aioredis
+from confluent_kafka import TopicPartition
+
+from schemas import TopicSpec
 
 from . import metrics
 from .commands import CommandGuard
@@ -19,12 +24,14 @@ from .ingress import EventTimeRule
 from .kafka import ConfluentSender, FaustSender, Sender
 from .logs import json_handler
 from .processor import Processor
+from .progress import ProgressMarks, behind
 from .runner import BatchRunner, Record, Stopping
 from .security import client_config, describe, faust_credentials
 from .services import redis_check, wait_for_services
 from .settings import Settings
 from .source import ConfluentSource
 from .store import StateStore
+from .topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +57,8 @@ class ProcessorApp(faust.App):
     chorus_settings: Settings
     chorus_processor: str
 
+    chorus_internal_topics: Sequence[TopicSpec] = ()
+
     async def on_first_start(self) -> None:
         s = self.chorus_settings
         # Probes answer while start-up waits for the services: live, not ready.
@@ -58,7 +67,27 @@ class ProcessorApp(faust.App):
         await wait_for_services(
             s.kafka_bootstrap_servers, s.redis_url, timeout_s=s.startup_timeout_s, should_stop=lambda: self.should_stop
         )
+        # Internal topics must exist before the consumer subscribes (the broker may not auto-create,
+        # and would not give them their partitions).
+        if self.chorus_internal_topics:
+            await _ensure_topics_retrying(s, self.chorus_internal_topics, lambda: self.should_stop)
         await super().on_first_start()
+
+
+async def _ensure_topics_retrying(s: Settings, specs: Sequence[TopicSpec], stopping: Callable[[], bool]) -> None:
+    delay = 0.5
+    deadline = time.monotonic() + s.startup_timeout_s if s.startup_timeout_s else None
+    while True:
+        try:
+            outcome = await asyncio.to_thread(ensure_topics, s.kafka_bootstrap_servers, specs, timeout_s=10.0)
+            log.info("internal topics ready", extra={"topics": outcome})
+            return
+        except Exception as exc:
+            if stopping() or (deadline is not None and time.monotonic() > deadline):
+                raise
+            log.warning("internal topics not created yet; retrying", extra={"error": repr(exc)})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 def build_app(
@@ -112,6 +141,7 @@ def build_app(
         app = _build_faust(processor, s, ident, options, relays)
     else:
         raise ValueError(f"unknown consumer engine {engine!r}")
+    app.chorus_internal_topics = processor.internal_topics
     return app
 
 
@@ -120,7 +150,14 @@ def event_time_rule(s: Settings) -> EventTimeRule:
     return EventTimeRule(max_skew_s=s.max_clock_skew_s, max_age_s=s.max_event_age_s)
 
 
-def _runner(processor: Processor[Any], s: Settings, client: aioredis.Redis, sender: Any, app: faust.App) -> BatchRunner:
+def _runner(
+    processor: Processor[Any],
+    s: Settings,
+    client: aioredis.Redis,
+    sender: Any,
+    app: faust.App,
+    marks: ProgressMarks | None = None,
+) -> BatchRunner:
     guard = CommandGuard(processor.name, client, s) if processor.verifies_commands else None
     return BatchRunner(
         processor,
@@ -133,6 +170,7 @@ def _runner(processor: Processor[Any], s: Settings, client: aioredis.Redis, send
         state_cache=s.state_cache_entities,
         event_time=event_time_rule(s),
         guard=guard,
+        marks=marks,
     )
 
 
@@ -151,7 +189,9 @@ def _build_confluent(
             s.kafka_bootstrap_servers,
             **{**client_config(s), "linger.ms": s.producer_linger_ms, "enable.idempotence": True},
         )
-        runner = _runner(processor, s, client, sender, app)
+        marks = ProgressMarks(client, ident)
+        runner = _runner(processor, s, client, sender, app, marks)
+        own_topics = [spec.name for spec in processor.sources if spec.name not in relays]
         source = ConfluentSource(
             s.kafka_bootstrap_servers,
             ident,
@@ -159,7 +199,12 @@ def _build_confluent(
             auto_offset_reset=s.consumer_auto_offset_reset,
             processor=processor.name,
             client=client_config(s),
+            own_topics=own_topics,
+            internal_topics=[spec.name for spec in processor.internal_topics],
+            instance_id=s.group_instance_id,
+            session_timeout_ms=s.consumer_session_timeout_ms,
         )
+        gate = _Gate(processor.name, s, client, source)
         log.info(
             "processor consuming",
             extra={
@@ -181,20 +226,29 @@ def _build_confluent(
             while not app.should_stop:
                 records = await source.batch(s.batch_max_events, s.batch_within_s)
                 health.turned()
-                if not records:
+                gate.drop(source.take_revoked())
+                assigned = source.take_assigned()
+                if assigned and (lost := await _check_state(processor.name, source, marks, assigned)):
+                    records = [r for r in records if (r.topic, r.partition) not in lost]
+                    gate.drop(lost)
+                if not records and not gate.held:
                     continue
                 health.batch_started()
                 try:
+                    done: list[Record] = []
                     for topic, relay in relays.items():
                         if mine := [r for r in records if r.topic == topic]:
                             await relay(mine, sender)
-                    own = [r for r in records if r.topic not in relays] if relays else records
-                    if own:
-                        await runner.process(own)
+                            done += mine
+                    gate.hold([r for r in records if r.topic not in relays] if relays else records)
+                    if released := await gate.release():
+                        await runner.process(released)
+                        done += released
                 except Stopping:
                     log.warning("stopping with a batch unfinished; it will be redelivered")
                     return
-                await source.commit(records)
+                # Held events stay uncommitted: a crash or rebalance re-reads them.
+                await source.commit(done)
                 health.batch_done()
         except Exception as exc:  # the consume loop is the worker: without it the process must not live on
             if app.should_stop:  # a relay gave up its retries because we stop: the batch stays uncommitted
@@ -208,6 +262,80 @@ def _build_confluent(
             await client.aclose()
 
     return app
+
+
+async def _check_state(
+    name: str, source: ConfluentSource, marks: ProgressMarks, assigned: list[TopicPartition]
+) -> set[tuple[str, int]]:
+    """On assignment: is Redis behind the group's committed offsets? Then re-read from what it holds."""
+    try:
+        committed = {(tp.topic, tp.partition): tp.offset for tp in await source.committed(assigned)}
+        lost = behind(committed, await marks.read(list(committed)))
+    except Exception as exc:  # cannot judge now (Redis or the broker away): the fences still hold
+        log.warning("state check on assignment skipped", extra={"processor": name, "error": repr(exc)})
+        return set()
+    if lost:
+        metrics.STATE_BEHIND.labels(name).inc(len(lost))
+        log.error(
+            "STATE LOST: Redis is behind the committed offsets (writes lost after they were committed); "
+            "re-reading those partitions from the last offset Redis holds",
+            extra={
+                "processor": name,
+                "partitions": {
+                    f"{t}:{p}": {"committed": committed[(t, p)], "reread_from": o} for (t, p), o in lost.items()
+                },
+            },
+        )
+        await source.rewind([TopicPartition(t, p, o) for (t, p), o in lost.items()])
+    return set(lost)
+
+
+class _Gate:
+    """The ordering rule's hold: the processor's own events wait until every input partition has handed
+    over what the broker holds (so the batch is the same whatever was fetched first), for at most
+    `merge_max_wait_s`; and, with `hold_until_key`, until that Redis key exists (replays)."""
+
+    def __init__(self, name: str, s: Settings, client: aioredis.Redis, source: ConfluentSource) -> None:
+        self._name = name
+        self._max_wait = s.merge_max_wait_s
+        self._key = s.hold_until_key
+        self._client = client
+        self._source = source
+        self._open = self._key is None
+        self._checked = 0.0
+        self.held: list[Record] = []
+        self._since = 0.0
+
+    def hold(self, records: Sequence[Record]) -> None:
+        if records and not self.held:
+            self._since = time.monotonic()
+        self.held += records
+
+    def drop(self, revoked: set[tuple[str, int]]) -> None:
+        if revoked and self.held:
+            self.held = [r for r in self.held if (r.topic, r.partition) not in revoked]
+
+    async def release(self) -> list[Record]:
+        if not self.held or not await self._opened():
+            return []
+        if not self._source.caught_up():
+            if time.monotonic() - self._since < self._max_wait:
+                return []
+            metrics.MERGE_FORCED.labels(self._name).inc()
+        released, self.held = self.held, []
+        metrics.MERGE_WAIT.labels(self._name).observe(time.monotonic() - self._since)
+        return released
+
+    async def _opened(self) -> bool:
+        if not self._open and time.monotonic() - self._checked >= 0.2:
+            self._checked = time.monotonic()
+            try:
+                self._open = bool(await self._client.exists(self._key))
+            except Exception as exc:  # Redis down: keep holding, the next look may succeed
+                log.warning("hold key not readable; holding", extra={"processor": self._name, "error": repr(exc)})
+            if self._open:
+                log.info("hold key present; applying events", extra={"processor": self._name, "key": self._key})
+        return self._open
 
 
 def _build_faust(

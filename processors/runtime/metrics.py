@@ -115,6 +115,22 @@ COMMANDS_REFUSED = Counter(
     ["processor", "why"],
 )
 
+MERGE_WAIT = Histogram(
+    "chorus_merge_wait_seconds",
+    "How long events were held by the ordering rule before they were applied.",
+    ["processor"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30),
+)
+MERGE_FORCED = Counter(
+    "chorus_merge_forced",
+    "Held events applied after merge_max_wait_s while an input still had unread data (order may differ from a replay).",
+    ["processor"],
+)
+STATE_BEHIND = Counter(
+    "chorus_state_behind",
+    "Partitions whose Redis state was found behind the group's committed offset on assignment (state lost).",
+    ["processor"],
+)
 
 def metrics_port(processor: str, configured: int | None) -> int:
     return DEFAULT_PORTS.get(processor, FALLBACK_PORT) if configured is None else configured

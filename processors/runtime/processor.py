@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel
@@ -43,6 +43,14 @@ class Processor(Generic[S]):
     - `on_applied(entity, state)`: optional shell hook (metrics) called after a new state is stored.
     - `verifies_commands`: it acts on operator commands, so the runtime lets only signed, trusted,
       fresh, never-seen commands reach `step` (`processors.runtime.commands.CommandGuard`).
+    - `keyed_topics`: sources whose record key *is* the entity (a re-keyed internal topic carrying a
+      copy of an event per entity): for their records `entities_of` is not asked.
+    - `internal_topics`: topics the processor owns (re-keyed copies of its inputs), created at start.
+    - `copies`: internal topic -> the topic it copies; a dead letter of a copy names the original
+      topic (where the bad message came from), with the copy's coordinates in its error.
+
+    Events reach `step` in the ordering rule's order: by event time, then by the source's place in
+    `sources`, then by event id (see `merge_key`).
     """
 
     name: str
@@ -52,6 +60,9 @@ class Processor(Generic[S]):
     step: StepFn[S]
     on_applied: Callable[[str, S], None] | None = None
     verifies_commands: bool = False
+    keyed_topics: frozenset[str] = frozenset()
+    internal_topics: tuple[TopicSpec, ...] = ()
+    copies: Mapping[str, str] = field(default_factory=dict)
 
     def source(self, topic: str) -> TopicSpec:
         for spec in self.sources:

@@ -35,6 +35,7 @@ from .isolation import step_each
 from .kafka import OutMessage, Sender
 from .keys import fence_field
 from .processor import Output, Processor, Step
+from .progress import ProgressMarks
 from .store import APPLIED, VERSION_MOVED, EntityRef, Snapshot, StateStore, Write
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class BatchRunner:
         state_cache: int = 0,
         event_time: EventTimeRule | None = None,
         guard: CommandGuard | None = None,
+        marks: ProgressMarks | None = None,
     ) -> None:
         self._p = processor
         self._store = store
@@ -87,9 +89,11 @@ class BatchRunner:
         self._dedupe_ids = dedupe_ids
         self._stopping = stopping
         self._models = {spec.name: spec.model for spec in processor.sources}
+        self._rank = {spec.name: i for i, spec in enumerate(processor.sources)}
         self._cache = StateCache(state_cache)
         self._event_time = EventTimeGuard(processor.name, event_time) if event_time is not None else None
         self._guard = guard
+        self._marks = marks
 
     async def process(self, records: Sequence[Record]) -> None:
         """Apply one batch; returns only when all of its effects are durable."""
@@ -123,12 +127,22 @@ class BatchRunner:
         if self._guard is not None and any(type(i.event) is OperatorCommand for i in inbound):
             inbound, refused = await self._retrying(partial(self._screen, inbound))
             dead += refused
+        # The ordering rule: what reaches a step depends only on the events, never on how the
+        # batch was cut or which partition was fetched first (see merge_key).
+        rank = self._rank
+        inbound.sort(key=lambda i: merge_key(i.event, rank[i.record.topic]))
         pending, unrouted = self._by_entity(inbound)
         dead += unrouted
         if dead:
             await self._retrying(partial(self._deliver, [], dead))
         while pending:
             pending = await self._retrying(partial(self._apply_once, pending))
+        if self._marks is not None:  # after the state: Redis holds the mark only if it holds the state
+            highest: dict[tuple[str, int], int] = {}
+            for rec in records:
+                if rec.offset > highest.get((rec.topic, rec.partition), -1):
+                    highest[(rec.topic, rec.partition)] = rec.offset
+            await self._retrying(partial(self._marks.advance, highest))
         m.BATCH_SECONDS.labels(name).observe(time.perf_counter() - started)
         m.EVENTS_DONE.labels(name).inc(len(records))
 
@@ -154,7 +168,11 @@ class BatchRunner:
     def _by_entity(self, inbound: Sequence[_Inbound]) -> tuple[dict[EntityRef, list[_Inbound]], list[DeadLetter]]:
         grouped: dict[tuple[str, str], list[_Inbound]] = {}
         dead: list[DeadLetter] = []
+        keyed = self._p.keyed_topics
         for item in inbound:
+            if item.record.topic in keyed and item.record.key:
+                grouped.setdefault((item.event.run_id, item.record.key.decode()), []).append(item)
+                continue
             try:
                 entities = list(dict.fromkeys(self._p.entities_of(item.event)))
             except Exception as exc:  # a bug in entities_of must not stop the stream
@@ -320,10 +338,13 @@ class BatchRunner:
             )
 
     def _dead_letter(self, rec: Record, error: str, run_id: str | None = None, *, reason: str) -> DeadLetter:
-        m.DEAD_LETTERS.labels(self._p.name, rec.topic, reason).inc()
+        original = self._p.copies.get(rec.topic)
+        if original is not None:  # a copy on an internal topic: name where the message came from
+            error = f"{error} (copy at {rec.topic}[{rec.partition}]@{rec.offset})"
+        m.DEAD_LETTERS.labels(self._p.name, original or rec.topic, reason).inc()
         return dead_letter(
             self._p.name,
-            topic=rec.topic,
+            topic=original or rec.topic,
             partition=rec.partition,
             offset=rec.offset,
             value=rec.value,
@@ -368,3 +389,10 @@ class BatchRunner:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._max_backoff)
 
+
+def merge_key(event: Event, rank: int) -> tuple[Any, int, str]:
+    """Where an event goes in a processor's input order: event time, then the source's rank in the
+    processor's sources (at equal times, e.g. a quarantine decision's causes before the intentions it
+    holds), then the event id (a tie-break that is the same in every run of the same input; offsets and
+    arrival are not)."""
+    return (event.occurred_at, rank, event.event_id)

@@ -214,6 +214,27 @@ class Settings(BaseSettings):
     lag_interval_s: float = Field(
         default=10.0, gt=0, description="How often `chorus exporter` reads the consumer groups' lag from Kafka."
     )
+    merge_max_wait_s: float = Field(
+        default=0.05,
+        ge=0,
+        description="Longest a processor holds events while one of its input partitions still has unread data "
+        "(the ordering rule's bound; past it the events are applied in order without that input).",
+    )
+    hold_until_key: str | None = Field(
+        default=None,
+        description="Redis key that must exist before the processor applies any event of its own sources "
+        "(chorus replay runs the processors in dependency order with it); unset = apply at once.",
+    )
+    group_instance_id: str | None = Field(
+        default=None,
+        description="Static consumer-group membership id: a restarted worker with the same id gets its "
+        "partitions back without a rebalance (unset = dynamic membership).",
+    )
+    consumer_session_timeout_ms: int = Field(
+        default=10000,
+        ge=6000,
+        description="Consumer-group session timeout: how long a dead worker keeps its partitions.",
+    )
     producer_linger_ms: float = Field(
         default=2.0, ge=0, description="How long the confluent producer of outputs waits to fill a request, in ms."
     )

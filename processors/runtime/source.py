@@ -11,7 +11,12 @@ Guarantees, and why they hold:
 - `consume`, processing and `commit` run strictly one after another. librdkafka serves
   rebalance callbacks only inside `consume`, so a partition is never revoked while a batch of
   it is in flight and a completed batch is committed before its partitions can move.
-  Cooperative-sticky assignment keeps the partitions that do not move flowing during a rebalance.
+- Range assignment: partition p of every source goes to the same worker, so every event of one
+  agent (co-partitioned topics) meets one writer. Static membership (`group.instance.id`) gives a
+  restarted worker its partitions back without waiting out the dead one's session.
+- The source knows, per partition of the processor's own topics, whether everything the broker had
+  at the last fetch has been handed over (partition EOF): the ordering rule holds events while an
+  input still has unread data (`caught_up`).
 - A batch that cannot finish (Redis down past `max.poll.interval.ms`, SIGTERM) is never
   committed: the next owner re-reads it, and the offset fences + compare-and-set make the
   replay harmless. A failed commit is logged and counted, never fatal, for the same reason.
@@ -48,19 +53,33 @@ class ConfluentSource:
         auto_offset_reset: str,
         processor: str,
         client: Mapping[str, Any] | None = None,
+        own_topics: Sequence[str] = (),
+        internal_topics: Sequence[str] = (),
+        instance_id: str | None = None,
+        session_timeout_ms: int = 10000,
     ) -> None:
         """`client`: the connection's settings (security.client_config); default: the environment's."""
         self._topics = list(topics)
+        self._own = frozenset(own_topics)
+        self._internal = frozenset(internal_topics)
         self._processor = processor
+        # (topic, partition) of the own topics assigned here -> everything fetched was handed over
+        self._at_end: dict[tuple[str, int], bool] = {}
+        self._revoked: set[tuple[str, int]] = set()
+        self._assigned: list[TopicPartition] = []
+        static = {"group.instance.id": instance_id} if instance_id else {}
         self._consumer = Consumer(
             {
                 **(client or client_config(bootstrap=bootstrap)),
                 "bootstrap.servers": bootstrap,
                 "group.id": group,
+                **static,
+                "session.timeout.ms": session_timeout_ms,
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
+                "enable.partition.eof": True,
                 "auto.offset.reset": auto_offset_reset,
-                "partition.assignment.strategy": "cooperative-sticky",
+                "partition.assignment.strategy": "range",
                 # Prefetch generously: librdkafka's threads fill this queue while Python processes a batch.
                 "queued.max.messages.kbytes": 262144,
                 "fetch.max.bytes": 52428800,
@@ -87,13 +106,40 @@ class ConfluentSource:
             )
         )
 
-    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self._internal:
+            self._start_new_internal_at_end(consumer, partitions)
+        for tp in partitions:
+            if tp.topic in self._own:
+                self._at_end[(tp.topic, tp.partition)] = False
+                self._assigned.append(TopicPartition(tp.topic, tp.partition))
         log.info("partitions assigned", extra={"processor": self._processor, "partitions": _names(partitions)})
         self._held |= {(tp.topic, tp.partition) for tp in partitions}  # cooperative: an increment
         self._report_held()
 
+    def _start_new_internal_at_end(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """A group without a position on one of its internal topics starts there at the end, whatever
+        auto.offset.reset says: only the group's own relays write those copies, and they have not run
+        for this partition yet (an earlier run's copies must not be re-applied, nor waited for)."""
+        internal = [TopicPartition(tp.topic, tp.partition) for tp in partitions if tp.topic in self._internal]
+        if not internal:
+            return
+        fresh = [tp for tp in consumer.committed(internal, timeout=30) if tp.offset < 0]
+        if not fresh:
+            return
+        ends = {(tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=30)[1] for tp in fresh}
+        for tp in partitions:
+            if (tp.topic, tp.partition) in ends:
+                tp.offset = ends[(tp.topic, tp.partition)]
+        consumer.assign(partitions)
+        log.info("internal partitions of a new group start at their end", extra={"partitions": _names(fresh)})
+
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Called inside consume(): the previous batch is already applied and its commit requested.
+        # Events of these partitions still held by the caller are dropped (the next owner re-reads them).
+        for tp in partitions:
+            self._at_end.pop((tp.topic, tp.partition), None)
+            self._revoked.add((tp.topic, tp.partition))
         log.info("partitions revoked", extra={"processor": self._processor, "partitions": _names(partitions)})
         self._held -= {(tp.topic, tp.partition) for tp in partitions}
         self._report_held()
@@ -125,10 +171,15 @@ class ConfluentSource:
         for msg in messages:
             err = msg.error()
             if err is not None:
-                if err.code() != KafkaError._PARTITION_EOF:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    if (msg.topic(), msg.partition()) in self._at_end:
+                        self._at_end[(msg.topic(), msg.partition())] = True
+                else:
                     m.KAFKA_ERRORS.labels(self._processor).inc()
                     log.warning("consumer error", extra={"processor": self._processor, "error": str(err)})
                 continue
+            if (msg.topic(), msg.partition()) in self._at_end:
+                self._at_end[(msg.topic(), msg.partition())] = False
             ts_type, ts = msg.timestamp()
             records.append(
                 Record(
@@ -136,6 +187,29 @@ class ConfluentSource:
                 )
             )
         return records
+
+    def caught_up(self) -> bool:
+        """Every assigned partition of the own topics has handed over all the broker had at its last fetch."""
+        return all(self._at_end.values())
+
+    def take_revoked(self) -> set[tuple[str, int]]:
+        """Partitions revoked since the last call."""
+        revoked, self._revoked = self._revoked, set()
+        return revoked
+
+    def take_assigned(self) -> list[TopicPartition]:
+        """Partitions of the own topics assigned since the last call."""
+        assigned, self._assigned = self._assigned, []
+        return assigned
+
+    async def committed(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        return await self._call(lambda: self._consumer.committed(partitions, timeout=10))
+
+    async def rewind(self, positions: list[TopicPartition]) -> None:
+        """Read these partitions again from the given offsets (state lost behind the committed offset)."""
+        for tp in positions:
+            await self._call(lambda tp=tp: self._consumer.seek(tp))
+            self._at_end[(tp.topic, tp.partition)] = False
 
     def _take(self, max_events: int, within_s: float) -> list[Message]:
         first = self._consumer.consume(1, within_s)

@@ -3,8 +3,11 @@
 from .errors import TrustPolicyError
 from .logic import TrustState, apply, entities_of, history_entry, level, step
 from .policy import TrustPolicy, load_policy
+from .topics import CONFLICTS_BY_AGENT, INTERNAL_TOPICS
 
 __all__ = [
+    "CONFLICTS_BY_AGENT",
+    "INTERNAL_TOPICS",
     "TrustPolicy",
     "TrustPolicyError",
     "TrustState",

@@ -74,6 +74,19 @@ def apply(agent_id: str, state: TrustState, event: Event, policy: TrustPolicy) -
         return _quarantine(agent_id, state, event, policy)
     if isinstance(event, OperatorCommand) and event.command == "set_trust" and event.trust is not None:
         return _change(agent_id, state, event, "operator", event.trust, _by(event), clean=0)
+    if isinstance(event, OperatorCommand) and event.command in ("release", "reject"):
+        # The operator's release reaches trust straight from the command, not through the quarantine
+        # processor's decision: trust feeding quarantine feeding trust would be a cycle that no
+        # event-time order can settle (see docs/architecture.md, "Ordering rule").
+        return _change(
+            agent_id,
+            state,
+            event,
+            "released",
+            max(state.score, policy.release_floor),
+            _by(event).replace("set by", "released by", 1),
+            clean=state.clean,
+        )
     return state, None
 
 

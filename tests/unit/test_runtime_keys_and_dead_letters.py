@@ -9,8 +9,8 @@ from redis.crc import key_slot
 
 from processors.runtime import UnknownProcessor, load_app
 from processors.runtime.deadletter import dead_letter
-from processors.runtime.keys import entity_key, fence_field, history_key
 from processors.runtime.deadletter import run_id_of as _guess_run_id
+from processors.runtime.keys import entity_key, fence_field, history_key
 
 
 def test_an_agents_state_and_history_share_one_cluster_slot_and_runs_are_separate() -> None:
