@@ -43,12 +43,15 @@ from schemas import ANOMALIES, COMMANDS, CONFLICTS, INTENTIONS, VITALS
 from . import admin, recording
 from .capture import capture, run_marker
 from .errors import ReplayError
-from .pipeline import PROCESSORS, Workers
+from .pipeline import Workers
 
 STAGE_TIMEOUT_S = 600.0
 # Held events of a replay wait for complete inputs, never for a clock (see Settings.merge_max_wait_s).
 REPLAY_MAX_WAIT_S = "3600"
 QUARANTINE_INPUTS = tuple(SEQUENCED)  # the topics the quarantine app copies into its sequence
+# The healing processor is not replayed: it reads quarantine decisions and quarantine reads its
+# recoveries, a cycle that no dependency order settles (see docs/architecture.md).
+REPLAYED = ("baseline", "trust", "conflict", "quarantine")
 
 
 @dataclass
@@ -240,14 +243,14 @@ def replay(
         raise ReplayError(f"{path} holds no input records")
     started = time.monotonic()
     admin.create_topics(bootstrap)
-    workers = Workers(bootstrap, redis_url, run_id, log_dir, replicas=replicas)
+    workers = Workers(bootstrap, redis_url, run_id, log_dir, replicas=replicas, processors=REPLAYED)
     workers.env.update(settings_env(head.get("settings") or {}, head.get("capacities")))
     workers.env["CHORUS_MERGE_MAX_WAIT_S"] = REPLAY_MAX_WAIT_S
-    for name in PROCESSORS:
+    for name in REPLAYED:
         workers.processor_env[name] = {"CHORUS_HOLD_UNTIL_KEY": hold_key(run_id, name)}
     everything = [spec.name for spec in admin.ALL_TOPICS]
     start = end_offsets(bootstrap, everything)
-    for name in PROCESSORS:  # every group starts at today's end of every topic, restarts included
+    for name in REPLAYED:  # every group starts at today's end of every topic, restarts included
         commit_group_offsets(bootstrap, workers.group(name), start)
     store = redis.Redis.from_url(redis_url)
     progress = Progress(bootstrap)
@@ -256,7 +259,7 @@ def replay(
         cleanup.callback(workers.stop)
         cleanup.callback(progress.close)
         cleanup.callback(store.close)
-        say(f"starting processors ({replicas} per processor): " + ", ".join(PROCESSORS) + " ...")
+        say(f"starting processors ({replicas} per processor): " + ", ".join(REPLAYED) + " ...")
         workers.start()
         workers.wait_ready(say)
 
