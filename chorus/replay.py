@@ -243,7 +243,7 @@ def replay(
         raise ReplayError(f"{path} holds no input records")
     started = time.monotonic()
     admin.create_topics(bootstrap)
-    workers = Workers(bootstrap, redis_url, run_id, log_dir, replicas=replicas, processors=REPLAYED)
+    workers = Workers(bootstrap, redis_url, run_id, log_dir, REPLAYED, replicas=replicas)
     workers.env.update(settings_env(head.get("settings") or {}, head.get("capacities")))
     workers.env["CHORUS_MERGE_MAX_WAIT_S"] = REPLAY_MAX_WAIT_S
     for name in REPLAYED:
