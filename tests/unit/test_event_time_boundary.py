@@ -112,16 +112,22 @@ def test_behind_the_ingress_rule_the_2100_intention_never_reaches_the_book_and_r
 
 def test_the_conflict_repartition_dead_letters_a_claim_dated_2100_instead_of_forwarding_it() -> None:
     """The windows' watermark is the other exposure: the relay that decodes agent intentions applies the rule."""
-    from processors.conflict.app import _claim_message
+    from processors.conflict.topics import CLAIMS
     from processors.runtime import Record
     from processors.runtime.ingress import EventTimeGuard
-    from schemas import DEADLETTER, encode
+    from processors.runtime.rekey import _copies
+    from schemas import DEADLETTER, INTENTIONS, encode
 
     guard = EventTimeGuard("conflict-test", RULE)
     broker = T0.timestamp() + 5
     honest = intention(1, "a1", 1.0)
     liar = dated(intention(2, "a1", 0.0), datetime(2100, 1, 1, tzinfo=UTC))
-    forwarded = _claim_message(Record("agent.intentions", 0, 1, b"a1", encode(honest), broker), RUN, guard)
-    refused = _claim_message(Record("agent.intentions", 0, 2, b"a1", encode(liar), broker), RUN, guard)
+
+    def relayed(event, offset):  # noqa: ANN001, ANN202 - the conflict processor's re-key relay of one record
+        record = Record("agent.intentions", 0, offset, b"a1", encode(event), broker)
+        [message] = _copies(record, INTENTIONS, CLAIMS, lambda e: (e.resource,), "conflict", RUN, guard)
+        return message
+
+    forwarded, refused = relayed(honest, 1), relayed(liar, 2)
     assert forwarded is not None and forwarded.topic != DEADLETTER.name
     assert refused is not None and refused.topic == DEADLETTER.name and b"ahead of the broker timestamp" in refused.value
