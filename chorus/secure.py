@@ -153,7 +153,7 @@ def write_env_files(found: Materials, bootstrap: str) -> None:
         _write_private(found.env_file(principal), "\n".join(lines) + "\n")
 
 
-def broker_properties(found: Materials, data: Path, host: str, port: int, controller: int) -> str:
+def broker_properties(found: Materials, host: str, port: int, controller: int) -> str:
     pw = found.passwords
     plain_users = " ".join(f'user_{name}="{pw[name]}"' for name in (BROKER_USER, *PRINCIPALS))
     plain = "org.apache.kafka.common.security.plain.PlainLoginModule required"
@@ -184,17 +184,6 @@ ssl.endpoint.identification.algorithm=https
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 allow.everyone.if.no.acl.found=false
 super.users=User:{BROKER_USER};User:{ADMIN}
-log.dirs={data}
-num.partitions=1
-auto.create.topics.enable=false
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=8
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-log.cleaner.dedupe.buffer.size=16777216
 """
 
 

@@ -183,7 +183,7 @@ def kafka_classpath(say: Say) -> str:
     return cached.read_text().strip()
 
 
-def _kafka_properties(data: Path, host: str, port: int, controller: int) -> str:
+def _kafka_properties(host: str, port: int, controller: int) -> str:
     return f"""\
 process.roles=broker,controller
 node.id=1
@@ -193,6 +193,12 @@ advertised.listeners=PLAINTEXT://{host}:{port}
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
+"""
+
+
+def _single_node_storage(data: Path) -> str:
+    """What any one-node local broker needs, plain or secure: its data and replication factors of one."""
+    return f"""\
 log.dirs={data}
 num.partitions=1
 auto.create.topics.enable=false
@@ -233,13 +239,13 @@ def start_kafka(
         from . import secure as tls
 
         found = tls.materials(base / "secure")
-        properties = tls.broker_properties(found, data, host, port, controller)
+        properties = tls.broker_properties(found, host, port, controller)
         format_extra = tls.scram_format_args(found)
     else:
-        properties, format_extra = _kafka_properties(data, host, port, controller), []
+        properties, format_extra = _kafka_properties(host, port, controller), []
     fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the SASL users' passwords
     with os.fdopen(fd, "w") as out:
-        out.write(properties)
+        out.write(properties + _single_node_storage(data))
     log4j = KAFKA_RECIPE / "log4j2.properties"
     jvm = [java, "-Xmx1g", "-Xms256m", f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={base}"]
     if not (data / "meta.properties").exists():
