@@ -46,8 +46,8 @@ class Processor(Generic[S]):
     - `keyed_topics`: sources whose record key *is* the entity (a re-keyed internal topic carrying a
       copy of an event per entity): for their records `entities_of` is not asked.
     - `internal_topics`: topics the processor owns (re-keyed copies of its inputs), created at start.
-    - `copies`: internal topic -> the topic it copies; a dead letter of a copy names the original
-      topic (where the bad message came from), with the copy's coordinates in its error.
+    - `copies`: internal topic -> the topic it copies; a dead letter of a copy gives the copy's
+      own coordinates (where its bytes are) and names the original topic in its error and metric.
 
     Events reach `step` in the ordering rule's order: by event time, then by the source's place in
     `sources`, then by event id (see `merge_key`).

@@ -339,12 +339,12 @@ class BatchRunner:
 
     def _dead_letter(self, rec: Record, error: str, run_id: str | None = None, *, reason: str) -> DeadLetter:
         original = self._p.copies.get(rec.topic)
-        if original is not None:  # a copy on an internal topic: name where the message came from
-            error = f"{error} (copy at {rec.topic}[{rec.partition}]@{rec.offset})"
+        if original is not None:  # the address stays the record's own, so the bytes can be found there
+            error = f"{error} (a copy of {original} on the internal topic {rec.topic})"
         m.DEAD_LETTERS.labels(self._p.name, original or rec.topic, reason).inc()
         return dead_letter(
             self._p.name,
-            topic=original or rec.topic,
+            topic=rec.topic,
             partition=rec.partition,
             offset=rec.offset,
             value=rec.value,
