@@ -384,8 +384,10 @@ def _run_processor(name: str, settings: Settings, run_id: str, total: int) -> tu
 
 def _follow(proc: subprocess.Popen, port: int, name: str, total: int, log_path: Path) -> tuple[float, float]:
     """events/s and events per CPU-second between the first and the last completed batch, from the worker's own
-    counters (`chorus_events_done_total`, `process_cpu_seconds_total`)."""
+    counters (`chorus_events_done_total`, `process_cpu_seconds_total`); when the ordering rule hands the whole
+    backlog to one batch, from the last moment the worker answered with nothing done."""
     first: tuple[float, float, float] | None = None
+    idle: tuple[float, float, float] | None = None
     last = (0.0, 0.0, 0.0)
     idle_since = time.monotonic()
     with click.progressbar(length=total, label=f"  {name}") as bar:
@@ -395,6 +397,8 @@ def _follow(proc: subprocess.Popen, port: int, name: str, total: int, log_path: 
                 raise click.ClickException(f"{name} worker exited ({proc.returncode}); see {log_path}")
             count, cpu = worker_counters(port)
             now = time.perf_counter()
+            if count == 0:
+                idle = (now, 0.0, cpu)  # up, nothing done yet: the start when the backlog goes in one batch
             if count is not None and count > last[1]:
                 if first is None:
                     first = (now, count, cpu)
@@ -405,6 +409,8 @@ def _follow(proc: subprocess.Popen, port: int, name: str, total: int, log_path: 
             if time.monotonic() - idle_since > 120:
                 raise click.ClickException(f"{name} made no progress for 2 minutes; see {log_path}")
             time.sleep(0.1)
+    if first is not None and last[0] <= first[0] and idle is not None:
+        first = idle
     if first is None or last[0] <= first[0]:
         raise click.ClickException(f"{name} finished too fast to measure; use more --events")
     events = last[1] - first[1]

@@ -34,6 +34,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from processors.conflict.topics import INTERNAL_TOPICS
+from processors.quarantine.topics import INTERNAL_TOPICS as QUARANTINE_INTERNAL
+from processors.trust.topics import INTERNAL_TOPICS as TRUST_INTERNAL
 from schemas import (
     ADMITTED,
     ANOMALIES,
@@ -60,12 +62,15 @@ SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
 
 # principal -> (topics it reads, topics it writes, consumer-group prefixes it uses). The processors'
 # reads are their sources (tests/unit/test_secure_stack_acls.py holds them to it).
+# Each processor's internal topics (re-keyed copies of its inputs) are written by its relays and read by it.
 _CLAIMS = tuple(t.name for t in INTERNAL_TOPICS)
+_BY_AGENT = tuple(t.name for t in TRUST_INTERNAL)
+_SEQUENCED = tuple(t.name for t in QUARANTINE_INTERNAL)
 GRANTS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "baseline": ((VITALS.name, QUARANTINE.name), (ANOMALIES.name, BASELINES.name, DEADLETTER.name), ("chorus-baseline",)),
     "trust": (
-        (ANOMALIES.name, CONFLICTS.name, INTENTIONS.name, QUARANTINE.name, COMMANDS.name),
-        (TRUST.name, DEADLETTER.name),
+        (ANOMALIES.name, CONFLICTS.name, INTENTIONS.name, COMMANDS.name, *_BY_AGENT),
+        (TRUST.name, DEADLETTER.name, *_BY_AGENT),
         ("chorus-trust",),
     ),
     # Its relays read intentions (repartitioned to the claims topic) and, with Gemini, its own predictions.
@@ -75,8 +80,8 @@ GRANTS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
         ("chorus-conflict",),
     ),
     "quarantine": (
-        (TRUST.name, CONFLICTS.name, ANOMALIES.name, COMMANDS.name, RECOVERY.name, INTENTIONS.name),
-        (QUARANTINE.name, ADMITTED.name, HELD.name, DEADLETTER.name),
+        (TRUST.name, CONFLICTS.name, ANOMALIES.name, COMMANDS.name, RECOVERY.name, INTENTIONS.name, *_SEQUENCED),
+        (QUARANTINE.name, ADMITTED.name, HELD.name, DEADLETTER.name, *_SEQUENCED),
         ("chorus-quarantine",),
     ),
     "healing": (
