@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -201,7 +203,9 @@ def test_no_cure_without_enough_consecutive_normal_samples_after_the_action(heal
             action_id, streak, claimed = issued[-1].event_id, 0, False
         if i in claims_at:
             ward.feed(conflict("a", t, t - 1, aggressor=False))
-            claimed = claimed or (bool(issued) and at(t - 1) >= issued[-1].occurred_at)
+            # a claim counts once the agent surely knows it is held (the grace after the quarantine at 10)
+            held_from = at(10) + timedelta(seconds=POLICY.defiance_grace_s)
+            claimed = claimed or (bool(issued) and at(t - 1) >= max(issued[-1].occurred_at, held_from))
         outs = ward.feed(vitals("a", t, **({} if ok else {metric: SICK[metric]})))
         streak = streak + 1 if ok and issued and at(t) > issued[-1].occurred_at and not claimed else 0
         for e in outs:
