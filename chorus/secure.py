@@ -216,8 +216,10 @@ def acl_bindings() -> list:
             bindings.append(allow(principal, ResourceType.TOPIC, topic, AclOperation.WRITE))
         for group in groups:
             bindings.append(allow(principal, ResourceType.GROUP, group, AclOperation.READ, ResourcePatternType.PREFIXED))
-    for topic in _CLAIMS:  # the conflict worker makes sure its internal topic exists
-        bindings.append(allow("conflict", ResourceType.TOPIC, topic, AclOperation.CREATE))
+    # each worker makes sure its internal topics exist
+    for principal, owned in (("conflict", _CLAIMS), ("trust", _BY_AGENT), ("quarantine", _SEQUENCED)):
+        for topic in owned:
+            bindings.append(allow(principal, ResourceType.TOPIC, topic, AclOperation.CREATE))
     bindings.append(allow("operator", ResourceType.TOPIC, "immune.", AclOperation.READ, ResourcePatternType.PREFIXED))
     return bindings
 
