@@ -8,6 +8,7 @@ from datetime import datetime
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from processors.runtime.kafka import end_offsets
+from processors.runtime.security import client_config
 
 from .recording import Record, occurred_at
 
@@ -36,7 +37,7 @@ def capture(
         return
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **client_config(bootstrap=bootstrap),
             "group.id": f"chorus-capture-{run_id}",
             "enable.auto.commit": False,
             "enable.partition.eof": True,  # a compacted partition may never show its last offset

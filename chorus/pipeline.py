@@ -113,7 +113,7 @@ class Workers:
 
     def wait_ready(self, say=print) -> None:
         """Block until every processor's consumer group is stable, or fail with its log."""
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        admin = AdminClient(client_config(bootstrap=self.bootstrap))
         groups = [self.group(name) for name in self.names]
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:

@@ -37,6 +37,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from processors.conflict import CLAIMS
 from processors.quarantine import SEQUENCED
 from processors.runtime.kafka import commit_group_offsets, end_offsets
+from processors.runtime.security import client_config
 from processors.trust import CONFLICTS_BY_AGENT
 from schemas import ANOMALIES, COMMANDS, CONFLICTS, INTENTIONS, VITALS
 
@@ -151,7 +152,7 @@ def publish(
     """Re-publish the records to their recorded partitions, paced by event time (`speed` x; None = max)."""
     producer = Producer(
         {
-            "bootstrap.servers": bootstrap,
+            **client_config(bootstrap=bootstrap),
             "enable.idempotence": True,
             "linger.ms": 20,
             "compression.type": "lz4",
@@ -210,7 +211,7 @@ class Progress:
         consumer = self._consumers.get(group)
         if consumer is None:
             consumer = self._consumers[group] = Consumer(
-                {"bootstrap.servers": self.bootstrap, "group.id": group, "enable.auto.commit": False}
+                {**client_config(bootstrap=self.bootstrap), "group.id": group, "enable.auto.commit": False}
             )
         committed = consumer.committed([TopicPartition(tp.topic, tp.partition) for tp in ends], timeout=10)
         return all(c.offset >= e.offset for c, e in zip(committed, ends, strict=True) if e.offset > 0)
