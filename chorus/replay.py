@@ -39,7 +39,7 @@ from processors.quarantine import SEQUENCED
 from processors.runtime.kafka import commit_group_offsets, end_offsets
 from processors.runtime.security import client_config
 from processors.trust import CONFLICTS_BY_AGENT
-from schemas import ANOMALIES, COMMANDS, CONFLICTS, INTENTIONS, VITALS
+from schemas import ANOMALIES, COMMANDS, CONFLICTS, INTENTIONS, QUARANTINE, VITALS
 
 from . import admin, recording
 from .capture import capture, run_marker
@@ -294,6 +294,9 @@ def replay(
         if during is not None:
             during("done")
         _wait(progress, [(workers.group("quarantine"), [s.name for s in SEQUENCED.values()])], tick, "quarantine")
+        # Baseline reads quarantine decisions too (no learning while held): its state is final only once it
+        # has applied the last of them.
+        _wait(progress, [(workers.group("baseline"), [QUARANTINE.name])], tick, "baseline")
         say("every input processed; reading the decisions ...")
         decisions = list(capture(bootstrap, run_id, recording.DECISION_TOPICS, start=start))
         digest = state_digest(store, run_id)
