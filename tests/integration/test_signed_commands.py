@@ -17,6 +17,7 @@ import pytest
 import redis.asyncio as aioredis
 from confluent_kafka import Consumer, TopicPartition
 
+from processors.quarantine import SEQUENCED
 from processors.quarantine.step import FLEET, BookState
 from processors.runtime.kafka import end_offsets
 from processors.runtime.store import StateStore
@@ -34,7 +35,8 @@ def decisions(seen, agent: str = "a1") -> list[dict]:
 
 
 def dead(seen) -> list[dict]:
-    return [v for t, v in seen if t == DEADLETTER.name and v["source_topic"] == COMMANDS.name]
+    """Refused commands: the quarantine worker reads them from its single-partition copy of the topic."""
+    return [v for t, v in seen if t == DEADLETTER.name and v["source_topic"] == SEQUENCED[COMMANDS.name].name]
 
 
 def test_only_a_trusted_fresh_new_release_frees_a_quarantined_agent(services, run_id, tmp_path) -> None:
