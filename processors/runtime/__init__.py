@@ -24,8 +24,10 @@ its topic's model (failures -> immune.deadletter), keep the events of `Settings.
 of a conflict), read every entity's state, version and offset fences in one Redis
 pipeline, call `step` with only the events newer than the entity's fence for their
 (topic, partition) and not among its recent event ids (duplicates re-emitted upstream),
-produce the outputs and await delivery, then write state + fences + history with one Lua
-script per entity (compare-and-set on a version; a lost race is recomputed). Redelivered
+write state + fences + history + the outputs (the entity's outbox) with one Lua script per
+entity (compare-and-set on a version; a lost race publishes nothing and is recomputed), then
+publish the winners' outboxes, await delivery and trim them (an outbox left behind by a crash
+is published by the next worker that reads the entity). Redelivered
 events change nothing. Transient Redis/Kafka errors are retried with backoff forever; a
 produce error retrying cannot fix dead-letters the message (poison) or stops the worker
 (forbidden); an event dated beyond the ingress rule on event time is dead-lettered; when

@@ -89,6 +89,12 @@ BATCH_FAILURES = Counter(
 STATE_CONFLICTS = Counter(
     "chorus_state_conflicts", "State writes that lost a compare-and-set and were recomputed.", ["processor"]
 )
+OUTBOX_REPUBLISHED = Counter(
+    "chorus_outbox_republished",
+    "Messages published from an outbox another attempt wrote but did not trim (a crash or a failed produce "
+    "between write and publish, or a worker still publishing); duplicates by id downstream.",
+    ["processor"],
+)
 STEP_FAILURES = Counter(
     "chorus_step_failures",
     "Events whose own step raised (after a failed batch step, events are retried one by one); each dead-lettered.",

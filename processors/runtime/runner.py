@@ -1,11 +1,13 @@
 """The batch pipeline every processor runs, independent of Faust.
 
-decode -> group by entity -> one pipeline read of state + fences -> pure steps in
-memory -> produce outputs and dead letters, await delivery -> one pipeline of Lua
-writes (state + fences, compare-and-set). Outputs go out before the state write: a
-crash in between re-emits the same deterministic events on redelivery; the reverse
-order would lose decisions. Transient Redis/Kafka errors are retried with backoff
-until they pass; an event is never skipped.
+decode -> group by entity -> one pipeline read of state + fences -> publish any outbox
+left behind -> pure steps in memory -> one pipeline of Lua writes (state + fences + the
+outputs as the entity's outbox, compare-and-set) -> publish the outboxes of the writes that
+won, await delivery -> trim them. So a decision is published only by the worker whose state
+write won (the transactional outbox); a crash between write and publish leaves the outbox in
+Redis and the batch uncommitted, and whoever reads the entity next publishes it first (same
+deterministic event ids: a second publication is a duplicate consumers drop by id). Transient
+Redis/Kafka errors are retried with backoff until they pass; an event is never skipped.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from schemas import DEADLETTER, DeadLetter, DecodeError, Event, OperatorCommand, decode
 
 from . import metrics as m
+from . import outbox
 from .cache import StateCache
 from .commands import CommandGuard
 from .deadletter import dead_letter, run_id_of
@@ -133,8 +136,8 @@ class BatchRunner:
         inbound.sort(key=lambda i: merge_key(i.event, rank[i.record.topic]))
         pending, unrouted = self._by_entity(inbound)
         dead += unrouted
-        if dead:
-            await self._retrying(partial(self._deliver, [], dead))
+        if dead:  # derived from the records alone (ids from their addresses): no entity state to win first
+            await self._retrying(partial(self._deliver, self._messages([], dead), [], dead))
         while pending:
             pending = await self._retrying(partial(self._apply_once, pending))
         if self._marks is not None:  # after the state: Redis holds the mark only if it holds the state
@@ -189,11 +192,11 @@ class BatchRunner:
 
     async def _apply_once(self, pending: dict[EntityRef, list[_Inbound]]) -> dict[EntityRef, list[_Inbound]]:
         snapshots = await self._store.read(pending)
+        await self._publish_left_behind(snapshots)
         writes: list[Write] = []
         new_states: list[tuple[EntityRef, BaseModel | None]] = []  # parallel to writes
         stored: list[bytes | None] = []  # parallel to writes: the state JSON each one stores
-        outputs: list[Output] = []
-        dead: list[DeadLetter] = []
+        produced: list[tuple[Sequence[Output], list[DeadLetter], list[OutMessage]]] = []  # parallel to writes
         for ref, items in pending.items():
             snap = snapshots[ref]
             fresh, fences = self._new_events(snap, items)
@@ -203,24 +206,36 @@ class BatchRunner:
                 writes.append(Write(ref, snap.version, fences))
                 new_states.append((ref, None))
                 stored.append(None)
+                produced.append(((), [], []))
                 continue
             recent = self._recent_json(snap, fresh)
+            failed: list[DeadLetter] = []
             try:
                 state = self._cache.take(ref, snap.state_json) or self._load(snap.state_json)
                 step = self._p.step(ref.entity, state, [i.event for i in fresh])
             except Exception:  # one event's failure must cost only that event: step them one by one
                 step, failed = self._step_each(ref, snap, fresh)
-                dead += failed
-            outputs += step.outputs
+            messages = self._messages(step.outputs, failed)
             state_json = step.state.model_dump_json() if step.state is not None else None
-            writes.append(Write(ref, snap.version, fences, state_json, tuple(step.history), recent))
+            writes.append(
+                Write(ref, snap.version, fences, state_json, tuple(step.history), recent, outbox.encode(messages))
+            )
             new_states.append((ref, step.state))
             stored.append(state_json.encode() if state_json is not None else None)
-        await self._deliver(outputs, dead)
+            produced.append((step.outputs, failed, messages))
         results = await self._store.write(writes)
         for (ref, state), raw, result in zip(new_states, stored, results, strict=True):
             if result == APPLIED and state is not None and raw is not None:
                 self._cache.put(ref, raw, state)
+        # The outbox rule: only what a winning write stored goes out; a lost race publishes nothing.
+        won = [(w, p) for w, p, r in zip(writes, produced, results, strict=True) if r == APPLIED and p[2]]
+        if won:
+            await self._deliver(
+                [msg for _, p in won for msg in p[2]],
+                [o for _, p in won for o in p[0]],
+                [d for _, p in won for d in p[1]],
+            )
+            await self._store.trim([(w.ref, w.expected_version + 1) for w, _ in won])
         moved = {w.ref: pending[w.ref] for w, r in zip(writes, results, strict=True) if r == VERSION_MOVED}
         if moved:
             m.STATE_CONFLICTS.labels(self._p.name).inc(len(moved))
@@ -229,6 +244,27 @@ class BatchRunner:
                 [(ref, st) for (ref, st), r in zip(new_states, results, strict=True) if r == APPLIED and st is not None]
             )
         return moved
+
+    async def _publish_left_behind(self, snapshots: dict[EntityRef, Snapshot]) -> None:
+        """Publish, then trim, the outboxes a winning write stored but its worker did not trim (it
+        crashed, its produce failed and this is the retry, or it is still publishing): they must go
+        out before this worker's write replaces them. Same event ids, so a repeat is a duplicate by id."""
+        left = [(ref, snap) for ref, snap in snapshots.items() if snap.outbox]
+        if not left:
+            return
+        messages: list[OutMessage] = []
+        for ref, snap in left:
+            try:
+                messages += outbox.decode(snap.outbox)
+            except outbox.OutboxCorrupt as exc:  # a bug: say so, and do not let it block the entity forever
+                log.error(
+                    "unreadable outbox dropped",
+                    extra={"processor": self._p.name, "entity": ref.entity, "error": str(exc)},
+                )
+        if messages:
+            await deliver(self._send, messages, self._p.name)
+            m.OUTBOX_REPUBLISHED.labels(self._p.name).inc(len(messages))
+        await self._store.trim([(ref, snap.version) for ref, snap in left])
 
     def _step_each(self, ref: EntityRef, snap: Snapshot, fresh: Sequence[_Inbound]) -> tuple[Step, list[DeadLetter]]:
         log.exception("step failed; retrying its events one by one", extra={"processor": self._p.name})
@@ -296,7 +332,8 @@ class BatchRunner:
         except ValidationError as exc:
             raise ValueError(f"stored state does not fit {self._p.state_model.__name__}: {exc}") from exc
 
-    async def _deliver(self, outputs: Sequence[Output], dead: Sequence[DeadLetter]) -> None:
+    @staticmethod
+    def _messages(outputs: Sequence[Output], dead: Sequence[DeadLetter]) -> list[OutMessage]:
         messages = [
             # No record timestamp from occurred_at: replayed events are old, and retention would
             # delete a segment whose newest record looks older than the retention period.
@@ -306,6 +343,12 @@ class BatchRunner:
         messages += [
             OutMessage(DEADLETTER.name, DEADLETTER.key_of(d), d.__pydantic_serializer__.to_json(d)) for d in dead
         ]
+        return messages
+
+    async def _deliver(
+        self, messages: Sequence[OutMessage], outputs: Sequence[Output], dead: Sequence[DeadLetter]
+    ) -> None:
+        """Send `messages` (built by _messages from `outputs` and `dead`) and count them."""
         if not messages:
             return
         replaced = await deliver(self._send, messages, self._p.name)

@@ -8,7 +8,9 @@ changes nothing; a duplicate of an event at another offset (an upstream processo
 re-emitting after a crash, a producer retry) is caught by its id. The version makes
 writes compare-and-set, so two workers that momentarily handle the same entity (for
 example a conflict on a resource partition and an intention on the agent's
-partition) never lose each other's update: the loser recomputes.
+partition) never lose each other's update: the loser recomputes. The same script stores the
+messages the change produced (`o`, the outbox: see outbox.py), so only the writer that wins
+publishes them; `trim` removes them once published.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .errors import StaleFence, StateUnavailable
 from .keys import entity_key, fence_field, history_key
 
 _APPLY_LUA = resources.files(__package__).joinpath("lua/apply.lua").read_text()
+_TRIM_LUA = resources.files(__package__).joinpath("lua/trim.lua").read_text()
 
 APPLIED, VERSION_MOVED, STALE = 1, 0, -1
 
@@ -48,6 +51,7 @@ class Snapshot:
     state_json: bytes | None = None
     fences: Mapping[str, int] = field(default_factory=dict)
     recent_ids: tuple[str, ...] = ()
+    outbox: bytes = b""  # messages of this version not yet published (outbox.py format)
 
     def fence(self, topic: str, partition: int) -> int:
         """The last applied offset from this source, -1 if none."""
@@ -64,6 +68,7 @@ class Write:
     state_json: str | None = None
     history: Sequence[str] = ()
     recent_json: str | None = None
+    outbox: bytes = b""  # the messages this change produced (outbox.py format); replaces the stored one
 
 
 class StateStore:
@@ -74,6 +79,7 @@ class StateStore:
         self._processor = processor
         self._history_cap = history_cap
         self._apply = client.register_script(_APPLY_LUA)
+        self._trim = client.register_script(_TRIM_LUA)
 
     @property
     def client(self) -> aioredis.Redis:
@@ -132,6 +138,7 @@ class StateStore:
                         w.state_json or "",
                         w.recent_json or "",
                         self._history_cap,
+                        w.outbox,
                         len(w.fences),
                         *fence_args,
                         *w.history,
@@ -139,6 +146,22 @@ class StateStore:
                     client=pipe,
                 )
             return [int(r) for r in await pipe.execute()]
+
+    async def trim(self, published: Sequence[tuple[EntityRef, int]]) -> None:
+        """Remove the outboxes whose messages are published: (entity, version that stored them)."""
+        if not published:
+            return
+        started = time.perf_counter()
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for ref, version in published:
+                    await self._trim(
+                        keys=[entity_key(self._processor, ref.run_id, ref.entity)], args=[version], client=pipe
+                    )
+                await pipe.execute()
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StateUnavailable(f"redis outbox trim failed: {exc!r}") from exc
+        m.STATE_STORE_SECONDS.labels(self._processor, "trim").observe(time.perf_counter() - started)
 
     async def get(self, run_id: str, entity: str) -> Snapshot:
         return (await self.read([EntityRef(run_id, entity)]))[EntityRef(run_id, entity)]
@@ -153,4 +176,10 @@ def _snapshot(row: Mapping[bytes, bytes]) -> Snapshot:
         return Snapshot()
     fences = {k.decode(): int(v) for k, v in row.items() if k.startswith(b"f:")}
     recent = tuple(json.loads(row[b"d"])) if b"d" in row else ()
-    return Snapshot(version=int(row.get(b"v", b"0")), state_json=row.get(b"s"), fences=fences, recent_ids=recent)
+    return Snapshot(
+        version=int(row.get(b"v", b"0")),
+        state_json=row.get(b"s"),
+        fences=fences,
+        recent_ids=recent,
+        outbox=row.get(b"o", b""),
+    )

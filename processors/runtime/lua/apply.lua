@@ -1,24 +1,26 @@
--- Apply one entity's state change and advance its offset fences, atomically.
+-- Apply one entity's state change, advance its offset fences and store its outbox, atomically.
 -- KEYS[1]: the entity's hash (fields: v = version, s = state JSON, d = recent event ids JSON,
+--          o = outbox: the messages this version produced, not yet published (outbox.py),
 --          f:<topic>:<partition> = fence: last applied offset of that source)
 -- KEYS[2]: the entity's capped history list (same hash tag, so same cluster slot)
 -- ARGV[1]: version the change was computed from; ARGV[2]: new state JSON ('' = keep);
--- ARGV[3]: recent event ids JSON ('' = keep); ARGV[4]: history cap; ARGV[5]: n fences;
--- then n (field, offset) pairs; then history entries.
+-- ARGV[3]: recent event ids JSON ('' = keep); ARGV[4]: history cap;
+-- ARGV[5]: outbox ('' = none; the writer has published the outbox it read, so it is replaced);
+-- ARGV[6]: n fences; then n (field, offset) pairs; then history entries.
 -- Returns 1 applied, 0 version moved (recompute), -1 a fence is already at/after the offset.
 local version = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if version ~= tonumber(ARGV[1]) then
   return 0
 end
-local n = tonumber(ARGV[5])
+local n = tonumber(ARGV[6])
 for i = 0, n - 1 do
-  local fence = redis.call('HGET', KEYS[1], ARGV[6 + 2 * i])
-  if fence and tonumber(fence) >= tonumber(ARGV[7 + 2 * i]) then
+  local fence = redis.call('HGET', KEYS[1], ARGV[7 + 2 * i])
+  if fence and tonumber(fence) >= tonumber(ARGV[8 + 2 * i]) then
     return -1
   end
 end
 for i = 0, n - 1 do
-  redis.call('HSET', KEYS[1], ARGV[6 + 2 * i], ARGV[7 + 2 * i])
+  redis.call('HSET', KEYS[1], ARGV[7 + 2 * i], ARGV[8 + 2 * i])
 end
 if ARGV[2] ~= '' then
   redis.call('HSET', KEYS[1], 's', ARGV[2])
@@ -26,8 +28,13 @@ end
 if ARGV[3] ~= '' then
   redis.call('HSET', KEYS[1], 'd', ARGV[3])
 end
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[1], 'o', ARGV[5])
+else
+  redis.call('HDEL', KEYS[1], 'o')
+end
 redis.call('HSET', KEYS[1], 'v', version + 1)
-local first = 6 + 2 * n
+local first = 7 + 2 * n
 if #ARGV >= first then
   for i = first, #ARGV do
     redis.call('RPUSH', KEYS[2], ARGV[i])
