@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from .envelope import Event
 from .errors import DecodeError
+from .wire import DECLINED, FAST
 
 E = TypeVar("E", bound=Event)
 
@@ -21,6 +22,12 @@ def decode(model: type[E], raw: bytes | None, *, topic: str | None = None) -> E:
     """Parse and validate one message value; DecodeError keeps `raw` for the dead-letter topic."""
     if raw is None:
         raise DecodeError(raw, "null message value", topic=topic)
+    fast = FAST.get(model)
+    if fast is not None:
+        try:
+            return fast(raw)  # type: ignore[return-value]
+        except DECLINED:
+            pass  # pydantic decides, and says why
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:

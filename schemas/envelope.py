@@ -16,7 +16,10 @@ DEFAULT_RUN_ID = "live"
 
 
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # year 1 east of UTC, year 9999 west of it: a validation error, not a crash
+        raise ValueError(f"{value.isoformat()} is out of range in UTC") from exc
 
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^\S+$")]
