@@ -148,7 +148,10 @@ class AgentBaseline(BaseModel):
 
     @property
     def frozen(self) -> bool:
-        return any(ms.anomalous for ms in self.metrics.values())
+        for ms in self.metrics.values():  # noqa: SIM110 - a loop, not any(<generator>): asked twice per sample
+            if ms.anomalous:
+                return True
+        return False
 
     def copy(self) -> AgentBaseline:
         """A working copy deep enough to mutate (MetricState fields are immutable values)."""
@@ -203,13 +206,17 @@ def tail_surprise(z: float, exceed: float, excess: float, cfg: BaselineConfig) -
 
 
 def _learn_tail(ms: MetricState, zl: float, zj: float, cfg: BaselineConfig) -> None:
-    """One observation of each channel's tail: how often it goes past tail_u, and how far when it does."""
+    """One observation of each channel's tail: how often it goes past tail_u, and how far when it does.
+    (Both channels spelled out: this runs for every metric of every calm sample.)"""
     w, a = 1.0 / cfg.window, cfg.tail_alpha
-    for z, exceed, excess in ((zl, "l_exceed", "l_excess"), (zj, "j_exceed", "j_excess")):
-        over = abs(z) - cfg.tail_u
-        setattr(ms, exceed, getattr(ms, exceed) + w * ((over > 0) - getattr(ms, exceed)))
-        if over > 0:
-            setattr(ms, excess, getattr(ms, excess) + a * (over - getattr(ms, excess)))
+    over = abs(zl) - cfg.tail_u
+    ms.l_exceed = ms.l_exceed + w * ((over > 0) - ms.l_exceed)
+    if over > 0:
+        ms.l_excess = ms.l_excess + a * (over - ms.l_excess)
+    over = abs(zj) - cfg.tail_u
+    ms.j_exceed = ms.j_exceed + w * ((over > 0) - ms.j_exceed)
+    if over > 0:
+        ms.j_excess = ms.j_excess + a * (over - ms.j_excess)
 
 
 def severity_of(surprise: float, cfg: BaselineConfig) -> Severity:
@@ -262,30 +269,38 @@ def _observe(state: AgentBaseline, v: Vitals, cfg: BaselineConfig) -> list[Outpu
     """One sample, updating `state` in place (a private working copy)."""
     was_frozen = state.frozen
     outputs: list[Output] = []
-    judged: dict[Metric, tuple[float, float, bool] | None] = {}
+    # metric -> (x, None) in warm-up, else (x, (zl, zj, deviates, level scale, jump scale))
+    judged: dict[Metric, tuple[float, tuple[float, float, bool, float, float] | None]] = {}
     relearned: list[Metric] = []
+    metrics, warmup, min_sd, min_rel = state.metrics, cfg.warmup, cfg.min_stddev, cfg.min_rel_stddev
     for metric in Vitals.METRICS:
-        ms = state.metrics.get(metric)
+        ms = metrics.get(metric)
         if ms is None:
-            ms = state.metrics[metric] = MetricState()
+            ms = metrics[metric] = MetricState()
         x = float(getattr(v, metric))
-        if ms.count < cfg.warmup:
-            judged[metric] = None
+        count, mean, fast = ms.count, ms.mean, ms.fast
+        if count < warmup:
+            judged[metric] = (x, None)
             continue
-        zl = (x - ms.mean) / scale(ms, cfg)
+        # scale() and jump_scale(), spelled out (the same arithmetic): they are most of the per-sample cost.
+        sd = math.sqrt(ms.m2 / (count - 1)) if count > 1 else 0.0
+        sd = max(sd, max(min_sd, min_rel * abs(mean)))
+        jd = max(1.2533 * ms.rdev, max(min_sd, min_rel * abs(fast)))
+        zl = (x - mean) / sd
         # A jump is a change from just now that also leaves the long baseline: coming back to normal
-        # after a spike is not a new jump.
-        zj = min(x - ms.fast, x - ms.mean, key=abs) / jump_scale(ms, cfg)
+        # after a spike is not a new jump. (min(a, b, key=abs): b only when strictly smaller.)
+        from_fast, from_mean = x - fast, x - mean
+        zj = (from_mean if abs(from_mean) < abs(from_fast) else from_fast) / jd
         anomaly, relearn, deviates = _judge(ms, metric, x, zl, zj, v, state.held, cfg)
-        judged[metric] = (zl, zj, deviates)
+        # The level and jump scales stay valid for the learning below: _judge touches streaks and tails only.
+        judged[metric] = (x, (zl, zj, deviates, sd, jd))
         if anomaly is not None:
             outputs.append(Output(ANOMALIES, anomaly))
         if relearn:
             relearned.append(metric)
     frozen_now = state.frozen
-    for metric, seen in judged.items():
-        ms = state.metrics[metric]
-        x = float(getattr(v, metric))
+    for metric, (x, seen) in judged.items():
+        ms = metrics[metric]
         if metric in relearned:
             # A lasting shift: the long baseline moves to the new level; how noisy the metric is (its
             # variance, its tails) is kept.
@@ -298,7 +313,7 @@ def _observe(state: AgentBaseline, v: Vitals, cfg: BaselineConfig) -> list[Outpu
             ms.fast = ms.mean
             ms.rdev = ms.stddev() * 0.8
             continue
-        zl, zj, deviates = seen
+        zl, zj, deviates, sd, jd = seen
         calm = not was_frozen and not frozen_now
         if calm and not deviates and not state.held:
             # The tail learns from a calm agent's ordinary samples here, and from each deviation once it
@@ -308,7 +323,6 @@ def _observe(state: AgentBaseline, v: Vitals, cfg: BaselineConfig) -> list[Outpu
             # The level learns only while nobody is anomalous (before, or because of, this sample), and a
             # deviating sample only winsorised to `clip` standard deviations (Huber's idea): a brewing spike
             # cannot drag the mean far, yet the variance does not collapse onto the quiet samples.
-            sd, jd = scale(ms, cfg), jump_scale(ms, cfg)
             ms.rdev += (min(abs(x - ms.fast), cfg.clip * jd) - ms.rdev) / min(ms.count, cfg.window)
             _learn(ms, min(max(x, ms.mean - cfg.clip * sd), ms.mean + cfg.clip * sd), cfg.window)
         # The short-memory level always follows: it is what "just now" means for the jump channel.
