@@ -98,7 +98,7 @@ def _instance(model: type[Event], fields: dict) -> Event:
         raise _Stricter(str(exc)) from exc
     event = model.__new__(model)
     _set(event, "__dict__", fields)
-    _set(event, "__pydantic_fields_set__", _ALL_SET[model])
+    _set(event, "__pydantic_fields_set__", set(_ALL_SET[model]))  # its own: model_copy(update=) adds to it
     _set(event, "__pydantic_extra__", None)
     _set(event, "__pydantic_private__", None)
     return event

@@ -140,3 +140,10 @@ def test_a_time_out_of_range_in_utc_is_a_dead_letter_not_a_crash() -> None:
     raw = json.dumps({**VALID[Vitals], "occurred_at": "0001-01-01T00:00:00+01:00"}).encode()
     with pytest.raises(DecodeError, match="out of range in UTC"):
         decode(Vitals, raw)
+
+
+def test_a_fast_decoded_event_copies_like_a_validated_one() -> None:
+    raw = json.dumps(VALID[Vitals]).encode()
+    fast, slow = FAST[Vitals](raw), Vitals.model_validate_json(raw)
+    assert fast.model_copy(update={"cpu": 0.9}) == slow.model_copy(update={"cpu": 0.9})
+    assert fast.model_dump() == slow.model_dump()
