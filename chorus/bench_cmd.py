@@ -12,6 +12,7 @@ entry in TARGETS. Then the full pipeline at fixed offered loads (`chorus.pipelin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -27,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
+import redis
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -157,6 +159,14 @@ TARGETS: dict[str, Target] = {
 
 
 @dataclass
+class ScaleOut:
+    workers: int
+    events_per_s: float  # all workers together, wall clock
+    per_worker_events: list[float]  # how the group split the work: each worker's share of the events
+    per_worker_events_per_cpu_s: list[float]
+
+
+@dataclass
 class Result:
     processor: str
     events: int
@@ -169,6 +179,16 @@ class Result:
     faust_take_events_per_cpu_s: float = 0.0
     processor_events_per_cpu_s: float = 0.0
     target_ratio: float = 0.5
+    # Redis after the run: every key of the processor for this run (state hashes, histories, the book...).
+    agents: int = 0
+    redis_keys: int = 0
+    redis_bytes: int = 0
+    # With --replicas N: the same processor as N workers of one group over a fresh pre-fill.
+    scale_out: ScaleOut | None = None
+
+    @property
+    def redis_bytes_per_agent(self) -> float:
+        return self.redis_bytes / self.agents if self.agents else 0.0
 
     @property
     def meets_target(self) -> bool:
@@ -188,6 +208,12 @@ DEFAULT_LOADS = "1000,5000,10000,20000,40000"
 )
 @click.option("--events", type=int, default=50_000, show_default=True, help="Messages pre-filled per processor.")
 @click.option("--agents", type=int, default=500, show_default=True, help="Distinct agents in the generated events.")
+@click.option("--ceilings/--no-ceilings", default=True, show_default=True,
+              help="Also measure the raw passthrough and the bare Faust loop (--no-ceilings: the processor only, "
+                   "e.g. for Redis memory at 100,000 agents).")
+@click.option("--replicas", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Also run each processor as this many workers of one consumer group over a fresh pre-fill: how "
+                   "the group splits the partitions, and whether each worker's events per CPU-second hold.")
 @click.option("--loads", default=DEFAULT_LOADS, show_default=True,
               help="Offered events/s for the full-pipeline stage, comma-separated; 'none' skips it.")
 @click.option("--step-s", type=click.FloatRange(min=1), default=10.0, show_default=True,
@@ -199,7 +225,10 @@ DEFAULT_LOADS = "1000,5000,10000,20000,40000"
     default=None,
     help="Write the results here as JSON.",
 )
-def bench(names: str, events: int, agents: int, loads: str, step_s: float, json_out: Path | None) -> None:
+def bench(
+    names: str, events: int, agents: int, ceilings: bool, replicas: int, loads: str, step_s: float,
+    json_out: Path | None,
+) -> None:  # fmt: skip
     """Throughput and latency, in one run so that the numbers compare.
 
     1. For each processor: a raw confluent-kafka consume->produce passthrough over a
@@ -224,7 +253,7 @@ def bench(names: str, events: int, agents: int, loads: str, step_s: float, json_
         settings = Settings()
         if chosen:
             _ensure_passthrough_topic(kafka)
-        results = [_bench_one(TARGETS[n], settings, events, agents) for n in chosen]
+        results = [_bench_one(TARGETS[n], settings, events, agents, ceilings, replicas) for n in chosen]
         pipeline = bench_pipeline(offered, kafka, redis_url, step_s=step_s, say=say) if offered else []
     click.echo("")
     if results:
@@ -233,24 +262,49 @@ def bench(names: str, events: int, agents: int, loads: str, step_s: float, json_
             f"{'  per CPU-second: pass / faust / processor'}"
         )
     for r in results:
-        flag = "" if r.meets_target else "  (below the 50% target)"
+        flag = "" if r.meets_target or not ceilings else "  (below the 50% target)"
         click.echo(
             f"{r.processor:<12}{r.events:>9}{r.passthrough_events_per_s:>16,.0f}{r.faust_take_events_per_s:>14,.0f}"
             f"{r.processor_events_per_s:>14,.0f}{r.ratio:>8.0%}  {r.passthrough_events_per_cpu_s:,.0f} / "
             f"{r.faust_take_events_per_cpu_s:,.0f} / {r.processor_events_per_cpu_s:,.0f}{flag}"
         )
+    if results:
+        click.echo(f"\n{'processor':<12}{'agents':>9}{'redis keys':>12}{'redis bytes':>14}{'bytes/agent':>13}")
+    for r in results:
+        click.echo(f"{r.processor:<12}{r.agents:>9,}{r.redis_keys:>12,}{r.redis_bytes:>14,}{r.redis_bytes_per_agent:>13,.0f}")
+    scaled = [r for r in results if r.scale_out is not None]
+    if scaled:
+        click.echo(f"\n{'processor':<12}{'workers':>8}{'events/s':>11}  share of events / events per CPU-second, each worker")
+    for r in scaled:
+        so = r.scale_out
+        assert so is not None
+        shares = " ".join(f"{n / max(sum(so.per_worker_events), 1):.0%}" for n in so.per_worker_events)
+        per_cpu = " ".join(f"{e:,.0f}" for e in so.per_worker_events_per_cpu_s)
+        click.echo(f"{r.processor:<12}{so.workers:>8}{so.events_per_s:>11,.0f}  {shares} / {per_cpu}"
+                   f"  (one worker: {r.processor_events_per_cpu_s:,.0f} per CPU-second)")  # fmt: skip
     if pipeline:
         click.echo(f"\n{'offered/s':>10}{'achieved/s':>12}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
         for p in pipeline:
             click.echo(f"{p.offered_eps:>10,.0f}{p.achieved_eps:>12,.0f}{format_ms(p.p50_ms):>9}{format_ms(p.p95_ms):>9}"
                        f"{format_ms(p.p99_ms):>9}{'' if p.completed else '  (fell behind)'}")  # fmt: skip
+        click.echo("\nwhere a decision's latency goes, ms p50/p99: whole = up to the processor's produce + after it")
+        for p in pipeline:
+            for topic, h in p.hops.items():
+                if h["n"]:
+                    click.echo(f"{p.offered_eps:>10,.0f}  {topic:<26} {format_ms(h['p50_ms'])}/{format_ms(h['p99_ms'])}"
+                               f" = {format_ms(h['to_produce_p50_ms'])}/{format_ms(h['to_produce_p99_ms'])}"
+                               f" + {format_ms(h['produce_to_read_p50_ms'])}/{format_ms(h['produce_to_read_p99_ms'])}"
+                               f"  ({h['n']:,.0f} decisions)")  # fmt: skip
     if json_out:
         payload = {
             "measured_at": datetime.now(UTC).isoformat(),
             "passthrough_eps": round(statistics.median(r.passthrough_events_per_s for r in results), 1) if results else None,
-            "processors": {r.processor: {"eps": r.processor_events_per_s, "ratio": r.ratio} for r in results},
+            "processors": {
+                r.processor: {"eps": r.processor_events_per_s, "ratio": r.ratio, "redis_bytes_per_agent": r.redis_bytes_per_agent}
+                for r in results
+            },
             "pipeline": [
-                {k: v for k, v in asdict(p).items() if k in ("offered_eps", "achieved_eps", "p50_ms", "p95_ms", "p99_ms")}
+                {k: v for k, v in asdict(p).items() if k in ("offered_eps", "achieved_eps", "p50_ms", "p95_ms", "p99_ms", "hops")}
                 for p in pipeline
             ],
             "details": {
@@ -264,7 +318,42 @@ def bench(names: str, events: int, agents: int, loads: str, step_s: float, json_
         click.echo(f"wrote {json_out}")
 
 
-def _bench_one(target: Target, settings: Settings, events: int, agents: int) -> Result:
+def _bench_one(
+    target: Target, settings: Settings, events: int, agents: int, ceilings: bool = True, replicas: int = 1
+) -> Result:
+    bootstrap = settings.kafka_bootstrap_servers
+    run_id, start, end, total = _fill(target, settings, events, agents)
+    passthrough = passthrough_cpu = bare = bare_cpu = 0.0
+    if ceilings:
+        click.echo(f"[{target.name}] passthrough over {total:,} messages")
+        passthrough, passthrough_cpu = _passthrough(bootstrap, start, end, total)
+        click.echo(f"[{target.name}] passthrough: {passthrough:,.0f} events/s; a bare Faust take_events loop next")
+        bare, bare_cpu = _bare_faust(settings, start, total)
+        click.echo(f"[{target.name}] bare Faust: {bare:,.0f} events/s; starting the processor")
+    (processed, processed_cpu), _ = _run_processor(target.name, settings, run_id, total)
+    keys, used = redis_usage(settings.redis_url, target.name, run_id)
+    scale_out = _scale_out(target, settings, events, agents, replicas) if replicas > 1 else None
+    return Result(
+        target.name,
+        total,
+        round(passthrough, 1),
+        round(bare, 1),
+        round(processed, 1),
+        round(processed / passthrough, 3) if passthrough else 0.0,
+        round(passthrough_cpu, 1),
+        round(bare_cpu, 1),
+        round(processed_cpu, 1),
+        agents=agents,
+        redis_keys=keys,
+        redis_bytes=used,
+        scale_out=scale_out,
+    )
+
+
+def _fill(
+    target: Target, settings: Settings, events: int, agents: int
+) -> tuple[str, list[TopicPartition], list[TopicPartition], int]:
+    """A fresh run's events in the target's topics, its group positioned before them: (run id, start, end, count)."""
     bootstrap = settings.kafka_bootstrap_servers
     run_id = f"bench-{uuid.uuid4().hex[:10]}"
     group = f"chorus-{target.name}-{run_id}"
@@ -272,24 +361,36 @@ def _bench_one(target: Target, settings: Settings, events: int, agents: int) -> 
     click.echo(f"[{target.name}] run {run_id}: pre-filling {events:,} events")
     _prefill(bootstrap, target.generate(run_id, events, agents), events)
     end = end_offsets(bootstrap, [s.name for s in target.sources])
-    total = sum(e.offset - s.offset for s, e in zip(start, end, strict=True))
-    click.echo(f"[{target.name}] passthrough over {total:,} messages")
-    passthrough, passthrough_cpu = _passthrough(bootstrap, start, end, total)
-    click.echo(f"[{target.name}] passthrough: {passthrough:,.0f} events/s; a bare Faust take_events loop next")
-    bare, bare_cpu = _bare_faust(settings, start, total)
-    click.echo(f"[{target.name}] bare Faust: {bare:,.0f} events/s; starting the processor")
-    processed, processed_cpu = _run_processor(target.name, settings, run_id, total)
-    return Result(
-        target.name,
-        total,
-        round(passthrough, 1),
-        round(bare, 1),
-        round(processed, 1),
-        round(processed / passthrough, 3),
-        round(passthrough_cpu, 1),
-        round(bare_cpu, 1),
-        round(processed_cpu, 1),
+    return run_id, start, end, sum(e.offset - s.offset for s, e in zip(start, end, strict=True))
+
+
+def _scale_out(target: Target, settings: Settings, events: int, agents: int, replicas: int) -> ScaleOut:
+    run_id, _, _, total = _fill(target, settings, events, agents)
+    click.echo(f"[{target.name}] {replicas} workers of one group over {total:,} messages")
+    (rate, _), workers = _run_processor(target.name, settings, run_id, total, replicas)
+    return ScaleOut(
+        replicas,
+        round(rate, 1),
+        [round(n) for n, _ in workers],
+        [round(n / max(cpu, 1e-9), 1) for n, cpu in workers],
     )
+
+
+def redis_usage(url: str, processor: str, run_id: str) -> tuple[int, int]:
+    """(keys, bytes) of everything the processor keeps in Redis for one run: MEMORY USAGE of each key
+    (SAMPLES 0: every element counted), so bytes per agent can be read beside the fleet size."""
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"chorus:{processor}:*{run_id}*", count=10_000))
+        used = 0
+        for at in range(0, len(keys), 1000):
+            pipe = client.pipeline(transaction=False)
+            for key in keys[at : at + 1000]:
+                pipe.memory_usage(key, samples=0)
+            used += sum(n or 0 for n in pipe.execute())
+        return len(keys), used
+    finally:
+        client.close()
 
 
 def _prefill(bootstrap: str, stream: Iterator[tuple[TopicSpec, Event]], events: int) -> None:
@@ -353,56 +454,79 @@ def _passthrough(
     return total / max(elapsed, 1e-9), total / max(cpu, 1e-9)
 
 
-def _run_processor(name: str, settings: Settings, run_id: str, total: int) -> tuple[float, float]:
-    port = free_port()
+def _run_processor(
+    name: str, settings: Settings, run_id: str, total: int, workers: int = 1
+) -> tuple[tuple[float, float], list[tuple[float, float]]]:
+    """The processor as `workers` processes of one consumer group: ((events/s, events per CPU-second) of all of
+    them together, and per worker (events it did, CPU-seconds it used) over the measured span)."""
+    ports = [free_port() for _ in range(workers)]
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
         "REDIS_URL": settings.redis_url,
         "CHORUS_RUN_ID": run_id,
         "CHORUS_APP_ID_SUFFIX": f"-{run_id}",
-        "CHORUS_METRICS_PORT": str(port),
         "CHORUS_LOG_LEVEL": "WARNING",
     }
     log_path = Path(tempfile.gettempdir()) / f"chorus-bench-{name}-{run_id}.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", "from chorus.cli import main; main()", "worker", name],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            return _follow(proc, port, name, total, log_path)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    procs: list[subprocess.Popen] = []
+    with log_path.open("w") as log, contextlib.ExitStack() as cleanup:
+        for port in ports:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", "from chorus.cli import main; main()", "worker", name],
+                env={**env, "CHORUS_METRICS_PORT": str(port)},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            procs.append(proc)
+            cleanup.callback(_stop, proc)
+        return _follow(procs, ports, name, total, log_path)
 
 
-def _follow(proc: subprocess.Popen, port: int, name: str, total: int, log_path: Path) -> tuple[float, float]:
-    """events/s and events per CPU-second between the first and the last completed batch, from the worker's own
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _counters(ports: list[int]) -> tuple[float | None, float, list[tuple[float, float]]]:
+    """(events done by all, CPU-seconds of all, per worker (done, cpu)); done is None until every worker answers."""
+    each = [worker_counters(port) for port in ports]
+    per = [(done or 0.0, cpu) for done, cpu in each]
+    up = all(done is not None for done, _ in each)
+    return (sum(d for d, _ in per) if up else None), sum(c for _, c in per), per
+
+
+def _follow(
+    procs: list[subprocess.Popen], ports: list[int], name: str, total: int, log_path: Path
+) -> tuple[tuple[float, float], list[tuple[float, float]]]:
+    """events/s and events per CPU-second between the first and the last completed batch, from the workers' own
     counters (`chorus_events_done_total`, `process_cpu_seconds_total`); when the ordering rule hands the whole
-    backlog to one batch, from the last moment the worker answered with nothing done."""
+    backlog to one batch, from the last moment the workers answered with nothing done. Also, per worker, the
+    events it did and the CPU-seconds it used over that span."""
     first: tuple[float, float, float] | None = None
     idle: tuple[float, float, float] | None = None
     last = (0.0, 0.0, 0.0)
+    first_per: list[tuple[float, float]] = []
+    idle_per: list[tuple[float, float]] = []
+    last_per: list[tuple[float, float]] = []
     idle_since = time.monotonic()
     with click.progressbar(length=total, label=f"  {name}") as bar:
         shown = 0.0
         while last[1] < total:
-            if proc.poll() is not None:
-                raise click.ClickException(f"{name} worker exited ({proc.returncode}); see {log_path}")
-            count, cpu = worker_counters(port)
+            for proc in procs:
+                if proc.poll() is not None:
+                    raise click.ClickException(f"{name} worker exited ({proc.returncode}); see {log_path}")
+            count, cpu, per = _counters(ports)
             now = time.perf_counter()
             if count == 0:
-                idle = (now, 0.0, cpu)  # up, nothing done yet: the start when the backlog goes in one batch
+                idle, idle_per = (now, 0.0, cpu), per  # up, nothing done yet: the start when the backlog goes in one batch
             if count is not None and count > last[1]:
                 if first is None:
-                    first = (now, count, cpu)
-                last = (now, count, cpu)
+                    first, first_per = (now, count, cpu), per
+                last, last_per = (now, count, cpu), per
                 idle_since = time.monotonic()
                 bar.update(int(count - shown))
                 shown = count
@@ -410,11 +534,12 @@ def _follow(proc: subprocess.Popen, port: int, name: str, total: int, log_path: 
                 raise click.ClickException(f"{name} made no progress for 2 minutes; see {log_path}")
             time.sleep(0.1)
     if first is not None and last[0] <= first[0] and idle is not None:
-        first = idle
+        first, first_per = idle, idle_per
     if first is None or last[0] <= first[0]:
         raise click.ClickException(f"{name} finished too fast to measure; use more --events")
     events = last[1] - first[1]
-    return events / (last[0] - first[0]), events / max(last[2] - first[2], 1e-9)
+    per_worker = [(d1 - d0, c1 - c0) for (d0, c0), (d1, c1) in zip(first_per, last_per, strict=True)]
+    return (events / (last[0] - first[0]), events / max(last[2] - first[2], 1e-9)), per_worker
 
 
 def _bare_faust(settings: Settings, start: list[TopicPartition], total: int) -> tuple[float, float]:

@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
@@ -51,6 +51,10 @@ class LoadResult:
     decisions: int
     completed: bool
     quarantines: int  # a healthy fleet should have none: any held intention would stall completion
+    # Per decision topic, where its latency goes: p50/p99 ms of the whole (cause's event time -> read back), of
+    # the part up to the deciding processor's produce call (its record's CreateTime), and of the rest (the
+    # producer's linger, the broker, the reader's fetch).
+    hops: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
 
 class _Decisions(threading.Thread):
@@ -60,7 +64,8 @@ class _Decisions(threading.Thread):
         super().__init__(name="bench-decisions", daemon=True)
         self.run_id = run_id
         self.lock = threading.Lock()
-        self.samples: list[tuple[float, float, str]] = []  # (occurred_at, latency_s, topic)
+        # (occurred_at, latency_s, topic, latency to the decision's CreateTime in s)
+        self.samples: list[tuple[float, float, str, float]] = []
         self._halt = threading.Event()
         self._models = {spec.name: spec.model for spec in DECISIONS}
         self._consumer = Consumer({**client_config(bootstrap=bootstrap), "group.id": f"chorus-bench-{run_id}"})
@@ -76,8 +81,9 @@ class _Decisions(threading.Thread):
                     event: Event = decode(self._models[msg.topic()], msg.value())
                     if event.run_id == self.run_id:
                         at = event.occurred_at.timestamp()
+                        created = msg.timestamp()[1] / 1000
                         with self.lock:
-                            self.samples.append((at, arrived - at, msg.topic()))
+                            self.samples.append((at, arrived - at, msg.topic(), created - at))
         finally:
             self._consumer.close()
 
@@ -189,7 +195,8 @@ def bench_pipeline(
             )
             elapsed = finished - start
             with decisions.lock:
-                latencies = np.array([lat for at, lat, _ in decisions.samples if start <= at < start + step_s])
+                window = [s for s in decisions.samples if start <= s[0] < start + step_s]
+            latencies = np.array([s[1] for s in window])
             result = LoadResult(
                 offered_eps=(vitals + intentions) / step_s,
                 achieved_eps=fraction * (vitals + intentions) / elapsed,
@@ -199,6 +206,7 @@ def bench_pipeline(
                 decisions=int(latencies.size),
                 completed=fraction >= 1.0,
                 quarantines=decisions.count(QUARANTINE.name) - quarantines_before,
+                hops=_hops(window),
             )
             say(
                 f"  achieved {result.achieved_eps:,.0f} events/s, latency p50/p95/p99 "
@@ -226,6 +234,22 @@ def _wait_done(
             return time.time(), min(1.0, admitted / admitted_target if admitted_target else 1.0,
                                     done / vitals_target if vitals_target else 1.0)  # fmt: skip
         time.sleep(0.05)
+
+
+def _hops(samples: list[tuple[float, float, str, float]]) -> dict[str, dict[str, float | None]]:
+    hops: dict[str, dict[str, float | None]] = {}
+    for spec in DECISIONS:
+        mine = [s for s in samples if s[2] == spec.name]
+        total = np.array([s[1] for s in mine])
+        decided = np.array([s[3] for s in mine])
+        after = total - decided
+        hops[spec.name] = {
+            "n": float(len(mine)),
+            "p50_ms": _pct(total, 50), "p99_ms": _pct(total, 99),
+            "to_produce_p50_ms": _pct(decided, 50), "to_produce_p99_ms": _pct(decided, 99),
+            "produce_to_read_p50_ms": _pct(after, 50), "produce_to_read_p99_ms": _pct(after, 99),
+        }  # fmt: skip
+    return hops
 
 
 def _pct(values: np.ndarray, q: float) -> float | None:

@@ -20,7 +20,7 @@ def test_bench_reports_each_processor_against_the_passthrough_and_the_pipeline_a
     out = tmp_path / "bench.json"
     result = CliRunner().invoke(
         main,
-        ["bench", "--processors", "baseline", "--events", "12000", "--agents", "100",
+        ["bench", "--processors", "baseline", "--events", "12000", "--agents", "100", "--replicas", "2",
          "--loads", "500,1000", "--step-s", "2", "--json", str(out)],  # fmt: skip
     )
     assert result.exit_code == 0, result.output
@@ -36,8 +36,16 @@ def test_bench_reports_each_processor_against_the_passthrough_and_the_pipeline_a
     assert report["processors"]["baseline"]["ratio"] == pytest.approx(
         row["processor_events_per_s"] / row["passthrough_events_per_s"], abs=1e-3
     )
+    # Redis memory of the run: one state hash per agent at least, measured in bytes.
+    assert row["agents"] == 100 and row["redis_keys"] >= 100 and row["redis_bytes"] > 100 * 100
+    # Two workers of one group: the group split the partitions, so each did part of the work.
+    scale = row["scale_out"]
+    assert scale["workers"] == 2 and len(scale["per_worker_events"]) == 2
+    assert all(n > 0 for n in scale["per_worker_events"]) and all(e > 0 for e in scale["per_worker_events_per_cpu_s"])
     assert [load["offered_eps"] for load in report["pipeline"]] == pytest.approx([500, 1000], rel=0.1)
     for load in report["pipeline"]:
-        assert set(load) == {"offered_eps", "achieved_eps", "p50_ms", "p95_ms", "p99_ms"}
+        assert set(load) == {"offered_eps", "achieved_eps", "p50_ms", "p95_ms", "p99_ms", "hops"}
         assert load["achieved_eps"] > 0 and load["p50_ms"] <= load["p95_ms"] <= load["p99_ms"]
+        admitted = load["hops"]["agent.intentions.admitted"]
+        assert admitted["n"] > 0 and admitted["to_produce_p50_ms"] is not None
     assert "ratio" in result.output and "p99 ms" in result.output
