@@ -55,7 +55,7 @@ from schemas import (
 
 from . import stack
 from .pipeline_bench import bench_pipeline, format_ms
-from .probe import free_port, worker_counters
+from .probe import free_port, scrape, worker_counters
 
 PASSTHROUGH_TOPIC = "chorus.bench.passthrough"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -468,6 +468,8 @@ def _run_processor(
         "CHORUS_APP_ID_SUFFIX": f"-{run_id}",
         "CHORUS_LOG_LEVEL": "WARNING",
     }
+    if workers > 1:  # nothing is applied until the group has split the partitions among all of them
+        env["CHORUS_HOLD_UNTIL_KEY"] = go = f"chorus:bench:{{{run_id}}}:go"
     log_path = Path(tempfile.gettempdir()) / f"chorus-bench-{name}-{run_id}.log"
     procs: list[subprocess.Popen] = []
     with log_path.open("w") as log, contextlib.ExitStack() as cleanup:
@@ -480,7 +482,32 @@ def _run_processor(
             )
             procs.append(proc)
             cleanup.callback(_stop, proc)
+        if workers > 1:
+            _wait_split(procs, ports, name, log_path)
+            client = redis.Redis.from_url(settings.redis_url)
+            client.set(go, 1, ex=3600)
+            client.close()
         return _follow(procs, ports, name, total, log_path)
+
+
+def _wait_split(procs: list[subprocess.Popen], ports: list[int], name: str, log_path: Path) -> None:
+    """Until every worker holds some of the group's partitions (its `chorus_assigned_partitions` gauge)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for proc in procs:
+            if proc.poll() is not None:
+                raise click.ClickException(f"{name} worker exited ({proc.returncode}); see {log_path}")
+        held = [_assigned(port) for port in ports]
+        if all(held):
+            click.echo(f"  partitions held by each worker: {held}")
+            return
+        time.sleep(0.2)
+    raise click.ClickException(f"{name} workers did not split the partitions within 2 minutes; see {log_path}")
+
+
+def _assigned(port: int) -> float:
+    families = scrape(port) or []
+    return sum(s.value for f in families if f.name == "chorus_assigned_partitions" for s in f.samples)
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -538,7 +565,9 @@ def _follow(
     if first is None or last[0] <= first[0]:
         raise click.ClickException(f"{name} finished too fast to measure; use more --events")
     events = last[1] - first[1]
-    per_worker = [(d1 - d0, c1 - c0) for (d0, c0), (d1, c1) in zip(first_per, last_per, strict=True)]
+    # Per worker from the last moment nothing was done (when known): a worker may finish its share in one poll.
+    start_per = idle_per if idle is not None else first_per
+    per_worker = [(d1 - d0, c1 - c0) for (d0, c0), (d1, c1) in zip(start_per, last_per, strict=True)]
     return (events / (last[0] - first[0]), events / max(last[2] - first[2], 1e-9)), per_worker
 
 
