@@ -85,6 +85,18 @@ def _finite(total: float) -> bool:
 _set = object.__setattr__
 
 
+class _AllFields(frozenset):
+    """Every field, one object shared by all fast-decoded instances of a model (a set per event would be one
+    more object for the garbage collector to track: it cost more than the decoding saved). A copy is a
+    real set, since pydantic's model_copy(update=...) adds to the copy's."""
+
+    def __copy__(self) -> set[str]:
+        return set(self)
+
+    def __deepcopy__(self, _memo: dict) -> set[str]:
+        return set(self)
+
+
 def _instance(model: type[Event], fields: dict) -> Event:
     """The pydantic instance holding already-validated values (what model_construct does, minus its
     per-field Python loop). Every field counts as set: no code here serialises with exclude_unset."""
@@ -98,7 +110,7 @@ def _instance(model: type[Event], fields: dict) -> Event:
         raise _Stricter(str(exc)) from exc
     event = model.__new__(model)
     _set(event, "__dict__", fields)
-    _set(event, "__pydantic_fields_set__", set(_ALL_SET[model]))  # its own: model_copy(update=) adds to it
+    _set(event, "__pydantic_fields_set__", _ALL_SET[model])
     _set(event, "__pydantic_extra__", None)
     _set(event, "__pydantic_private__", None)
     return event
@@ -126,7 +138,7 @@ def _intention(raw: bytes) -> Intention:
 
 _VITALS = msgspec.json.Decoder(_VitalsWire)
 _INTENTION = msgspec.json.Decoder(_IntentionWire)
-_ALL_SET = {model: frozenset(model.model_fields) for model in (Vitals, Intention)}
+_ALL_SET = {model: _AllFields(model.model_fields) for model in (Vitals, Intention)}
 
 FAST: dict[type[Event], Callable[[bytes], Event]] = {Vitals: _vitals, Intention: _intention}
 """model -> its fast decoder; it raises DECLINED when pydantic must decide."""
