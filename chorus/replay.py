@@ -344,14 +344,18 @@ def _wait(progress: Progress, needs: list[tuple[str, Sequence[str]]], tick: Call
 
 
 def final_state(store: redis.Redis, run_id: str) -> dict[str, Any]:
-    """Every processor's stored state and history for the run, with the run id taken out: what two
+    """Every processor's stored state, parts and history for the run, with the run id taken out: what two
     replays of one recording must agree on (fences and versions hold offsets and write counts, which
     differ between runs, and are left out)."""
     state: dict[str, Any] = {}
     for key in store.scan_iter(match=f"chorus:*{{{run_id}:*", count=1000):
         name = key.decode().replace(run_id, "<run>")
         kind = store.type(key).decode()
-        if kind == "hash":
+        if kind == "hash" and name.endswith(":parts"):  # an entity's parts (the quarantine book's agents)
+            state[name] = {
+                k.decode(): json.loads(v.decode().replace(run_id, "<run>")) for k, v in store.hgetall(key).items()
+            }
+        elif kind == "hash":
             value = store.hget(key, "s")
             if value is not None:
                 state[name] = json.loads(value.decode().replace(run_id, "<run>"))

@@ -6,7 +6,7 @@ quarantine decisions and the admitted intentions (the gate).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from processors.runtime import Processor, Settings, Step, build_app
 from processors.runtime.app import event_time_rule
@@ -15,9 +15,9 @@ from processors.runtime.rekey import rekey
 from schemas import ADMITTED, Event, Intention
 
 from . import metrics as m
-from .book import PRODUCER, QuarantineBook
+from .book import PRODUCER
 from .policy import QuarantinePolicy
-from .step import FLEET, BookState, step
+from .step import FLEET, FleetHeader, header_book, parts_of, step
 from .topics import INTERNAL_TOPICS, SEQUENCED, SOURCES
 
 
@@ -35,22 +35,19 @@ def policy_from(settings: Settings) -> QuarantinePolicy:
     )
 
 
-def make_processor(settings: Settings) -> Processor[BookState]:
+def make_processor(settings: Settings) -> Processor[FleetHeader]:
     policy = policy_from(settings)
     m.FLEET_CAP.set(policy.fleet_cap)
 
-    def fleet_step(entity: str, state: BookState | None, events: Sequence[Event]) -> Step[BookState]:
-        result = step(entity, state, events, policy)
+    def fleet_step(
+        entity: str, state: FleetHeader | None, events: Sequence[Event], parts: Mapping[str, bytes]
+    ) -> Step[FleetHeader]:
+        result = step(entity, state, events, parts, policy)
         if result.state is not None:
-            statuses = [s.status for s in result.state.agents.values()]
+            statuses = [s.status for s in result.state.held.values()]
             m.QUARANTINED.set(statuses.count("quarantined"))
             m.PENDING.set(statuses.count("pending"))
-            state = result.state
-            m.ACTIVE.set(
-                QuarantineBook(
-                    policy, entity, agents=state.agents, watermark=state.watermark, last_seen=state.seen
-                ).active()
-            )
+            m.ACTIVE.set(header_book(result.state, policy, entity).active())
         admitted = sum(1 for o in result.outputs if o.topic is ADMITTED)
         m.HELD_INTENTIONS.inc(sum(1 for e in events if isinstance(e, Intention)) - admitted)
         return result
@@ -60,9 +57,10 @@ def make_processor(settings: Settings) -> Processor[BookState]:
         # The single-partition copies, in rank order (intentions last: at equal event time a
         # quarantine's cause is applied before the intentions it holds back).
         sources=tuple(SEQUENCED[source.name] for source in SOURCES),
-        state_model=BookState,
+        state_model=FleetHeader,
         entities_of=lambda _event: (FLEET,),
-        step=fleet_step,
+        step=fleet_step,  # type: ignore[arg-type]  # called with the parts: see parts_of
+        parts_of=parts_of,
         verifies_commands=True,
         internal_topics=INTERNAL_TOPICS,
         copies={SEQUENCED[source.name].name: source.name for source in SOURCES},

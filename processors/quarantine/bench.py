@@ -2,8 +2,9 @@
 
     python -m processors.quarantine.bench --agents 100 --rate 400 --duration 60
 
-`--step-only` instead measures the pure step (load the stored book, gate 1,000
-intentions, store it) at 100, 1,000 and 10,000 agents, without any service.
+`--step-only` instead measures the pure step (load the fleet header and the records of the
+agents a batch names, gate 1,000 intentions, store what changed) at 1,000, 10,000 and 100,000
+agents, without any service.
 
 Otherwise it starts `chorus worker conflict` and `chorus worker quarantine` for a fresh run id
 (unless --no-spawn: then run them yourself with CHORUS_RUN_ID=<run id>), produces a
@@ -81,20 +82,22 @@ def _workers(run_id: str, env: dict[str, str], spawn: bool) -> Iterator[None]:
 
 
 def step_cost() -> None:
+    """The step as the runtime drives it, per 1,000-intention batch: parse the header and the records
+    of the agents the batch names, gate, serialise the header and the changed records. Redis's own
+    round trip (one pipeline read, one Lua write) comes on top."""
     from datetime import timedelta
 
-    from .book import AgentState
     from .policy import QuarantinePolicy
-    from .step import BookState, step
+    from .step import AgentRecord, FleetHeader, parts_of, step
 
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    print(f"{'agents':>7} {'state_kB':>9} {'ms_per_1000_events':>19}")
-    for n in (100, 1_000, 10_000):
-        stored = BookState(
-            agents={f"a{i}": AgentState(f"a{i}", trust=80.0) for i in range(0, n, 10)},
-            seen={f"a{i}": t0.timestamp() for i in range(n)},
-            watermark=t0,
-        ).model_dump_json()
+    print(f"{'agents':>7} {'header_kB':>10} {'read_kB':>8} {'written_kB':>11} {'wall_ms':>8} {'cpu_ms':>7}")
+    for n in (1_000, 10_000, 100_000):
+        header = FleetHeader(watermark=t0, seen_counts={int(t0.timestamp()): n}).model_dump_json().encode()
+        stored = {
+            f"a{i}": AgentRecord(trust=80.0 if i % 10 == 0 else 100.0, seen=t0.timestamp()).model_dump_json().encode()
+            for i in range(n)
+        }
         events = [
             Intention(
                 event_id=f"e{i}",
@@ -107,14 +110,21 @@ def step_cost() -> None:
             )
             for i in range(1_000)
         ]
-        best = float("inf")
+        named = {a for e in events for a in parts_of(e)}
+        parts = {a: stored[a] for a in named if a in stored}
+        wall = cpu = float("inf")
         for _ in range(5):
-            started = time.perf_counter()
-            result = step("fleet", BookState.model_validate_json(stored), events, QuarantinePolicy())
+            started, started_cpu = time.perf_counter(), time.process_time()
+            result = step("fleet", FleetHeader.model_validate_json(header), events, parts, QuarantinePolicy())
             assert result.state is not None
-            result.state.model_dump_json()
-            best = min(best, time.perf_counter() - started)
-        print(f"{n:>7} {len(stored) / 1024:>9.0f} {best * 1000:>19.1f}")
+            written = len(result.state.model_dump_json()) + sum(len(v) for v in result.parts.values())
+            wall = min(wall, time.perf_counter() - started)
+            cpu = min(cpu, time.process_time() - started_cpu)
+        read = len(header) + sum(len(v) for v in parts.values())
+        print(
+            f"{n:>7} {len(header) / 1024:>10.1f} {read / 1024:>8.0f} {written / 1024:>11.0f}"
+            f" {wall * 1000:>8.1f} {cpu * 1000:>7.1f}"
+        )
 
 
 def main() -> None:

@@ -4,10 +4,19 @@ Pure decision logic: no I/O and no clock. Time is event time only — the book's
 watermark is the largest `occurred_at` it has been shown, and terms expire when the
 watermark passes them. The shell loads a book from Redis, feeds it events in
 order, publishes what it decides and writes back the agents it changed.
+
+A book need not hold the whole fleet. What the cap needs of every agent is kept as fleet
+counters: `seen_counts` (how many agents were last seen in each second of event time, so
+the active fleet is a sum over the window's seconds) and the held or pending agents
+themselves (few: the cap bounds them). Everything else about an agent is needed only when
+an event names it, so the shell loads just those agents (`loaded`); a book built with
+`loaded` refuses to touch any other agent rather than mistake it for a fresh one.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
@@ -55,14 +64,24 @@ class QuarantineBook:
     run_id: str
     agents: dict[str, AgentState] = field(default_factory=dict)
     watermark: datetime | None = None
-    # When each agent was last seen, as event-time epoch seconds: a plain float per agent
-    # keeps a 10,000-agent book cheap to load and store.
+    # When each agent in `agents` (or loaded) was last seen, as event-time epoch seconds.
     last_seen: dict[str, float] = field(default_factory=dict)
+    # Fleet counter: second of event time (floor) -> agents whose last sighting falls in it. None:
+    # derive it from `last_seen` (a book that holds the whole fleet, as in tests).
+    seen_counts: dict[int, int] | None = None
+    # The agents this book may touch besides those in `agents`; None = it holds the whole fleet.
+    loaded: Collection[str] | None = None
     # The held agents' term ends, kept beside `agents` so advancing event time costs O(held).
     _terms: dict[str, datetime | None] = field(init=False, default_factory=dict)
+    _counted_from: int | None = field(init=False, default=None)  # seen_counts holds no second below it
 
     def __post_init__(self) -> None:
         self._terms = {a: s.until for a, s in self.agents.items() if s.status == "quarantined"}
+        if self.seen_counts is None:
+            self.seen_counts = {}
+            for seen in self.last_seen.values():
+                self.seen_counts[math.floor(seen)] = self.seen_counts.get(math.floor(seen), 0) + 1
+        self._prune()
 
     # --- the one entry point ---------------------------------------------------------
 
@@ -96,6 +115,7 @@ class QuarantineBook:
         if self.watermark is not None and at <= self.watermark:
             return ()
         self.watermark = at
+        self._prune()
         if self.policy.release_on_recovery:
             return ()  # terms still count offenses; only a verified recovery or an operator releases
         due = sorted(
@@ -107,16 +127,37 @@ class QuarantineBook:
     # --- views -----------------------------------------------------------------------
 
     def agent(self, agent_id: str) -> AgentState:
-        return self.agents.get(agent_id) or AgentState(agent_id)
+        state = self.agents.get(agent_id)
+        if state is not None:
+            return state
+        if self.loaded is not None and agent_id not in self.loaded:
+            raise KeyError(f"agent {agent_id!r} was not loaded into this book (a shell bug)")
+        return AgentState(agent_id)
 
     def quarantined(self) -> int:
         return len(self._terms)
 
     def active(self) -> int:
-        """The fleet the cap is a share of: agents seen recently, plus every held or pending one."""
-        horizon = float("-inf") if self.watermark is None else self.watermark.timestamp() - self.policy.active_window_s
-        recent = {agent for agent, seen in self.last_seen.items() if seen >= horizon}
-        return len(recent.union(a for a, s in self.agents.items() if s.status != "free"))
+        """The fleet the cap is a share of: agents last seen in the window's seconds (from the second
+        of `watermark - active_window_s` on), plus every held or pending one seen before or never."""
+        assert self.seen_counts is not None
+        first = self._horizon()
+        recent = sum(n for second, n in self.seen_counts.items() if first is None or second >= first)
+        return recent + sum(
+            1
+            for a, s in self.agents.items()
+            if s.status != "free" and not self._recent(self.last_seen.get(a), first)
+        )
+
+    @staticmethod
+    def _recent(seen: float | None, first: int | None) -> bool:
+        return seen is not None and (first is None or math.floor(seen) >= first)
+
+    def _horizon(self) -> int | None:
+        """The first second of event time that still counts as recent; None: every second does."""
+        if self.watermark is None:
+            return None
+        return math.floor(self.watermark.timestamp() - self.policy.active_window_s)
 
     # --- handlers --------------------------------------------------------------------
 
@@ -249,9 +290,33 @@ class QuarantineBook:
         return datetime.fromtimestamp(seen, tz=cause.occurred_at.tzinfo)
 
     def _seen(self, agent_id: str, at: datetime) -> None:
+        self.agent(agent_id)  # only an agent this book holds may move the fleet counters
         seen = at.timestamp()
-        if seen > self.last_seen.get(agent_id, float("-inf")):
-            self.last_seen[agent_id] = seen
+        old = self.last_seen.get(agent_id)
+        if old is not None and seen <= old:
+            return
+        self.last_seen[agent_id] = seen
+        assert self.seen_counts is not None
+        counts, second = self.seen_counts, math.floor(seen)
+        if old is not None:
+            before = math.floor(old)
+            if before == second:
+                return
+            if before in counts:  # not yet pruned: this agent is counted there
+                counts[before] -= 1
+                if not counts[before]:
+                    del counts[before]
+        counts[second] = counts.get(second, 0) + 1
+
+    def _prune(self) -> None:
+        """Forget the seconds that left the window: cheap enough to run on every watermark step."""
+        first = self._horizon()
+        if first is None or (self._counted_from is not None and first <= self._counted_from):
+            return
+        assert self.seen_counts is not None
+        for second in [s for s in self.seen_counts if s < first]:
+            del self.seen_counts[second]
+        self._counted_from = first
 
     def _put(self, state: AgentState) -> AgentState:
         self.agents[state.agent_id] = state

@@ -27,7 +27,9 @@ pipeline, call `step` with only the events newer than the entity's fence for the
 write state + fences + history + the outputs (the entity's outbox) with one Lua script per
 entity (compare-and-set on a version; a lost race publishes nothing and is recomputed), then
 publish the winners' outboxes, await delivery and trim them (an outbox left behind by a crash
-is published by the next worker that reads the entity). Redelivered
+is published by the next worker that reads the entity). An entity made of a header and many
+parts (`Processor.parts_of`, the quarantine book) reads and writes only the parts its batch's
+events name, in the same compare-and-set. Redelivered
 events change nothing. Transient Redis/Kafka errors are retried with backoff forever; a
 produce error retrying cannot fix dead-letters the message (poison) or stops the worker
 (forbidden); an event dated beyond the ingress rule on event time is dead-lettered; when

@@ -8,7 +8,7 @@ already keeps for determinism: stepping events in one call or one at a time deci
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -19,7 +19,11 @@ from .processor import Output, Processor, Step
 
 
 def step_each(
-    processor: Processor[Any], entity: str, state: BaseModel | None, events: Sequence[Event]
+    processor: Processor[Any],
+    entity: str,
+    state: BaseModel | None,
+    events: Sequence[Event],
+    parts: Mapping[str, bytes] | None = None,
 ) -> tuple[Step[Any], list[tuple[int, Exception]]]:
     """The step of `events` applied one by one; the indexes (and errors) of those whose step raised.
 
@@ -30,9 +34,11 @@ def step_each(
     history: list[str] = []
     failed: list[tuple[int, Exception]] = []
     changed = False
+    now = dict(parts or {})  # the parts as the events so far left them (stored JSON bytes)
+    written: dict[str, str] = {}
     for i, event in enumerate(events):
         try:
-            result = processor.step(entity, state.model_copy(deep=True) if state is not None else None, [event])
+            result = processor.apply(entity, state.model_copy(deep=True) if state is not None else None, [event], now)
         except Exception as exc:  # this event's own failure: it alone is dead-lettered
             failed.append((i, exc))
             continue
@@ -40,4 +46,6 @@ def step_each(
             state, changed = result.state, True
         outputs += result.outputs
         history += result.history
-    return Step(state if changed else None, outputs, history), failed
+        written.update(result.parts)
+        now.update((name, value.encode()) for name, value in result.parts.items())
+    return Step(state if changed else None, outputs, history, written), failed

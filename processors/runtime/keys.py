@@ -13,6 +13,11 @@ def history_key(processor: str, run_id: str, entity: str) -> str:
     return entity_key(processor, run_id, entity) + ":history"
 
 
+def parts_key(processor: str, run_id: str, entity: str) -> str:
+    """The hash of an entity's parts (Processor.parts_of; same hash tag as its state)."""
+    return entity_key(processor, run_id, entity) + ":parts"
+
+
 def fence_field(topic: str, partition: int) -> str:
     return f"f:{topic}:{partition}"
 

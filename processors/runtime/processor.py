@@ -28,6 +28,7 @@ class Step(Generic[S]):
     state: S | None = None
     outputs: Sequence[Output] = ()
     history: Sequence[str] = ()
+    parts: Mapping[str, str] = field(default_factory=dict)  # with Processor.parts_of: the parts it changed (JSON)
 
 
 StepFn = Callable[[str, "S | None", Sequence[Event]], Step[S]]
@@ -48,6 +49,11 @@ class Processor(Generic[S]):
     - `internal_topics`: topics the processor owns (re-keyed copies of its inputs), created at start.
     - `copies`: internal topic -> the topic it copies; a dead letter of a copy gives the copy's
       own coordinates (where its bytes are) and names the original topic in its error and metric.
+    - `parts_of(event)`: for an entity whose state is a small header plus many parts (the quarantine
+      book: a fleet header and one record per agent), the parts an event needs. The runtime then
+      reads only the parts a batch's events name, calls `step(entity, header, events, parts)` with
+      their stored JSON (absent = new), and writes the header, the parts in `Step.parts` and the
+      outbox in one compare-and-set (the parts hash shares the entity's hash tag).
 
     Events reach `step` in the ordering rule's order: by event time, then by the source's place in
     `sources`, then by event id (see `merge_key`).
@@ -63,6 +69,13 @@ class Processor(Generic[S]):
     keyed_topics: frozenset[str] = frozenset()
     internal_topics: tuple[TopicSpec, ...] = ()
     copies: Mapping[str, str] = field(default_factory=dict)
+    parts_of: Callable[[Event], Iterable[str]] | None = None
+
+    def apply(self, entity: str, state: S | None, events: Sequence[Event], parts: Mapping[str, bytes]) -> Step[S]:
+        """Call `step`, with the entity's parts when it has them (`parts_of`)."""
+        if self.parts_of is None:
+            return self.step(entity, state, events)
+        return self.step(entity, state, events, parts)  # type: ignore[call-arg]
 
     def source(self, topic: str) -> TopicSpec:
         for spec in self.sources:

@@ -191,7 +191,7 @@ class BatchRunner:
         return {EntityRef(run_id, entity): items for (run_id, entity), items in grouped.items()}, dead
 
     async def _apply_once(self, pending: dict[EntityRef, list[_Inbound]]) -> dict[EntityRef, list[_Inbound]]:
-        snapshots = await self._store.read(pending)
+        snapshots = await self._store.read(pending, self._parts_asked(pending))
         await self._publish_left_behind(snapshots)
         writes: list[Write] = []
         new_states: list[tuple[EntityRef, BaseModel | None]] = []  # parallel to writes
@@ -212,13 +212,22 @@ class BatchRunner:
             failed: list[DeadLetter] = []
             try:
                 state = self._cache.take(ref, snap.state_json) or self._load(snap.state_json)
-                step = self._p.step(ref.entity, state, [i.event for i in fresh])
+                step = self._p.apply(ref.entity, state, [i.event for i in fresh], snap.parts)
             except Exception:  # one event's failure must cost only that event: step them one by one
                 step, failed = self._step_each(ref, snap, fresh)
             messages = self._messages(step.outputs, failed)
             state_json = step.state.model_dump_json() if step.state is not None else None
             writes.append(
-                Write(ref, snap.version, fences, state_json, tuple(step.history), recent, outbox.encode(messages))
+                Write(
+                    ref,
+                    snap.version,
+                    fences,
+                    state_json,
+                    tuple(step.history),
+                    recent,
+                    outbox.encode(messages),
+                    step.parts,
+                )
             )
             new_states.append((ref, step.state))
             stored.append(state_json.encode() if state_json is not None else None)
@@ -245,6 +254,13 @@ class BatchRunner:
             )
         return moved
 
+    def _parts_asked(self, pending: dict[EntityRef, list[_Inbound]]) -> dict[EntityRef, list[str]] | None:
+        """The parts each entity's events name (Processor.parts_of), to read with its state."""
+        parts_of = self._p.parts_of
+        if parts_of is None:
+            return None
+        return {ref: sorted({p for i in items for p in parts_of(i.event)}) for ref, items in pending.items()}
+
     async def _publish_left_behind(self, snapshots: dict[EntityRef, Snapshot]) -> None:
         """Publish, then trim, the outboxes a winning write stored but its worker did not trim (it
         crashed, its produce failed and this is the retry, or it is still publishing): they must go
@@ -269,7 +285,9 @@ class BatchRunner:
     def _step_each(self, ref: EntityRef, snap: Snapshot, fresh: Sequence[_Inbound]) -> tuple[Step, list[DeadLetter]]:
         log.exception("step failed; retrying its events one by one", extra={"processor": self._p.name})
         try:
-            step, failed = step_each(self._p, ref.entity, self._load(snap.state_json), [i.event for i in fresh])
+            step, failed = step_each(
+                self._p, ref.entity, self._load(snap.state_json), [i.event for i in fresh], snap.parts
+            )
         except Exception as exc:  # unreadable stored state: no event of this entity can apply
             step, failed = Step(), [(n, exc) for n in range(len(fresh))]
         m.STEP_FAILURES.labels(self._p.name).inc(len(failed))

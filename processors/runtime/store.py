@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 
 import redis.asyncio as aioredis
@@ -27,7 +27,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import metrics as m
 from .errors import StaleFence, StateUnavailable
-from .keys import entity_key, fence_field, history_key
+from .keys import entity_key, fence_field, history_key, parts_key
 
 _APPLY_LUA = resources.files(__package__).joinpath("lua/apply.lua").read_text()
 _TRIM_LUA = resources.files(__package__).joinpath("lua/trim.lua").read_text()
@@ -52,6 +52,7 @@ class Snapshot:
     fences: Mapping[str, int] = field(default_factory=dict)
     recent_ids: tuple[str, ...] = ()
     outbox: bytes = b""  # messages of this version not yet published (outbox.py format)
+    parts: Mapping[str, bytes] = field(default_factory=dict)  # the parts asked for that exist (Processor.parts_of)
 
     def fence(self, topic: str, partition: int) -> int:
         """The last applied offset from this source, -1 if none."""
@@ -69,6 +70,7 @@ class Write:
     history: Sequence[str] = ()
     recent_json: str | None = None
     outbox: bytes = b""  # the messages this change produced (outbox.py format); replaces the stored one
+    parts: Mapping[str, str] = field(default_factory=dict)  # parts to store (Processor.parts_of), JSON
 
 
 class StateStore:
@@ -85,24 +87,34 @@ class StateStore:
     def client(self) -> aioredis.Redis:
         return self._redis
 
-    async def read(self, refs: Iterable[EntityRef]) -> dict[EntityRef, Snapshot]:
+    async def read(
+        self, refs: Iterable[EntityRef], parts: Mapping[EntityRef, Sequence[str]] | None = None
+    ) -> dict[EntityRef, Snapshot]:
+        """Every entity's snapshot, with the named parts of those in `parts`, in one pipeline."""
         refs = list(refs)
         if not refs:
             return {}
         started = time.perf_counter()
         try:
-            snapshots = await self._read(refs)
+            snapshots = await self._read(refs, parts or {})
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise StateUnavailable(f"redis read failed: {exc!r}") from exc
         m.STATE_STORE_SECONDS.labels(self._processor, "read").observe(time.perf_counter() - started)
         return snapshots
 
-    async def _read(self, refs: list[EntityRef]) -> dict[EntityRef, Snapshot]:
+    async def _read(self, refs: list[EntityRef], parts: Mapping[EntityRef, Sequence[str]]) -> dict[EntityRef, Snapshot]:
+        asked = [(ref, list(parts[ref])) for ref in refs if parts.get(ref)]
         async with self._redis.pipeline(transaction=False) as pipe:
             for ref in refs:
                 pipe.hgetall(entity_key(self._processor, ref.run_id, ref.entity))
+            for ref, names in asked:
+                pipe.hmget(parts_key(self._processor, ref.run_id, ref.entity), names)
             rows = await pipe.execute()
-        return {ref: _snapshot(row) for ref, row in zip(refs, rows, strict=True)}
+        snapshots = {ref: _snapshot(row) for ref, row in zip(refs, rows[: len(refs)], strict=True)}
+        for (ref, names), values in zip(asked, rows[len(refs) :], strict=True):
+            found = {name: value for name, value in zip(names, values, strict=True) if value is not None}
+            snapshots[ref] = replace(snapshots[ref], parts=found)
+        return snapshots
 
     async def write(self, writes: Sequence[Write]) -> list[int]:
         """Apply the writes in one pipeline; per write APPLIED or VERSION_MOVED.
@@ -125,13 +137,17 @@ class StateStore:
     async def _write(self, writes: Sequence[Write]) -> list[int]:
         async with self._redis.pipeline(transaction=False) as pipe:
             for w in writes:
-                fence_args: list[str | int] = []
+                fence_args: list[str | int] = []  # then the parts: their count and (name, JSON) pairs
                 for name, offset in w.fences.items():
                     fence_args += [name, offset]
+                fence_args.append(len(w.parts))
+                for name, value in w.parts.items():
+                    fence_args += [name, value]
                 await self._apply(
                     keys=[
                         entity_key(self._processor, w.ref.run_id, w.ref.entity),
                         history_key(self._processor, w.ref.run_id, w.ref.entity),
+                        parts_key(self._processor, w.ref.run_id, w.ref.entity),
                     ],
                     args=[
                         w.expected_version,

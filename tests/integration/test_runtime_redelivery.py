@@ -164,3 +164,25 @@ def test_workers_taking_turns_on_the_same_agents_never_step_from_a_stale_cached_
         for agent, (state, fences) in taking_turns[0].items()
     }
     assert as_alone == alone[0]
+
+
+def test_an_entitys_parts_are_written_with_its_state_or_not_at_all(services, run_id) -> None:
+    """Processor.parts_of: the parts go through the same compare-and-set as the state."""
+
+    async def scenario() -> tuple[list[int], dict[str, bytes], dict[str, bytes]]:
+        client = aioredis.Redis.from_url(services.redis_url)
+        try:
+            store = StateStore(client, "parts-test", history_cap=5)
+            ref = EntityRef(run_id, "fleet")
+            first = await store.write([Write(ref, 0, {"f:t:0": 1}, '{"n":1}', parts={"a1": '{"x":1}'})])
+            stale = await store.write([Write(ref, 0, {"f:t:0": 2}, '{"n":2}', parts={"a1": '{"x":2}', "a2": "{}"})])
+            read = (await store.read([ref], {ref: ["a1", "a2", "a3"]}))[ref]
+            plain = (await store.read([ref]))[ref]
+            return first + stale, dict(read.parts), dict(plain.parts)
+        finally:
+            await client.aclose()
+
+    results, parts, unasked = asyncio.run(scenario())
+    assert results == [1, VERSION_MOVED]
+    assert parts == {"a1": b'{"x":1}'}  # the refused write stored none of its parts; a3 never existed
+    assert unasked == {}

@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from confluent_kafka import Consumer, TopicPartition
 
 from processors.quarantine import SEQUENCED
-from processors.quarantine.step import FLEET, BookState
+from processors.quarantine.step import FLEET, FleetHeader
 from processors.runtime.kafka import end_offsets
 from processors.runtime.store import StateStore
 from schemas import ANOMALIES, COMMANDS, CONFLICTS, DEADLETTER, INTENTIONS, QUARANTINE, TRUST, Intention
@@ -111,8 +111,8 @@ def test_only_a_trusted_fresh_new_release_frees_a_quarantined_agent(services, ru
         finally:
             await client.aclose()
 
-    book = BookState.model_validate_json(asyncio.run(book_state()).state_json)
-    assert book.agents["a1"].status == "quarantined"  # held at the end: no refused command freed it
+    book = FleetHeader.model_validate_json(asyncio.run(book_state()).state_json)
+    assert book.held["a1"].status == "quarantined"  # held at the end: no refused command freed it
 
 
 def _commands_of(services, run_id: str, marker: str) -> list[bytes]:

@@ -130,7 +130,7 @@ def test_the_gate_gives_every_intention_exactly_one_verdict_and_names_the_decisi
         intention("i3", "a", 2),
         intention("i4", "b", 2),
     ]
-    outputs = step("fleet", None, events, QuarantinePolicy()).outputs
+    outputs = step("fleet", None, events, {}, QuarantinePolicy()).outputs
     admitted = [o.event.event_id for o in outputs if o.topic is ADMITTED]
     held = [o.event for o in outputs if o.topic is HELD]
     [decided] = [o.event for o in outputs if isinstance(o.event, QuarantineDecision)]
@@ -140,7 +140,7 @@ def test_the_gate_gives_every_intention_exactly_one_verdict_and_names_the_decisi
     assert isinstance(h, IntentionHeld) and h.decision_id == decided.event_id and h.reason == "operator"
     assert h.causation_ids == ("i3", decided.event_id) and h.occurred_at == events[3].occurred_at
     # Deterministic: the same input gives the same verdict id.
-    again = [o.event for o in step("fleet", None, events, QuarantinePolicy()).outputs if o.topic is HELD]
+    again = [o.event for o in step("fleet", None, events, {}, QuarantinePolicy()).outputs if o.topic is HELD]
     assert again == held
 
 

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processors.quarantine import QuarantineBook, QuarantinePolicy
-from processors.quarantine.step import BookState, step
+from processors.quarantine.step import (
+    RECENT_IDS,
+    AgentRecord,
+    FleetHeader,
+    header_book,
+    parts_of,
+    step,
+    subject_of,
+)
+from processors.runtime import Output
 from schemas import (
+    ADMITTED,
     QUARANTINE,
     AffectedAgent,
     Anomaly,
@@ -304,18 +316,94 @@ def test_expiry_releases_only_agents_whose_term_is_over_and_whose_trust_recovere
                 assert d.trust is not None and d.trust >= policy.release_trust
 
 
+class StoredBook:
+    """The step as the runtime drives it: the header and the agent records kept as Redis keeps them
+    (JSON), and only the records a batch's events name loaded into it."""
+
+    def __init__(self, policy: QuarantinePolicy) -> None:
+        self.policy = policy
+        self.header: bytes | None = None
+        self.parts: dict[str, bytes] = {}
+
+    def run(self, batch: Sequence[Event]) -> list[Output]:
+        named = {a for e in batch for a in parts_of(e)}
+        header = FleetHeader.model_validate_json(self.header) if self.header else None
+        result = step("fleet", header, batch, {a: self.parts[a] for a in named if a in self.parts}, self.policy)
+        if result.state is not None:
+            self.header = result.state.model_dump_json().encode()
+        self.parts.update((a, v.encode()) for a, v in result.parts.items())
+        return list(result.outputs)
+
+    def fleet(self) -> dict[str, AgentRecord]:
+        """Every agent as stored: its record, or the header's copy while it is held or pending."""
+        header = FleetHeader.model_validate_json(self.header) if self.header else FleetHeader()
+        return {**{a: AgentRecord.model_validate_json(v) for a, v in self.parts.items()}, **header.held}
+
+
+def batches(events: list[Event], cuts: list[int]) -> list[list[Event]]:
+    points = sorted({c % (len(events) + 1) for c in cuts} | {0, len(events)})
+    return [events[a:b] for a, b in zip(points, points[1:], strict=False) if b > a]
+
+
+def verdicts(outputs: Sequence[Output]) -> tuple[list[Event], list[str]]:
+    return [o.event for o in outputs if o.topic is QUARANTINE], [o.event.event_id for o in outputs if o.topic is ADMITTED]
+
+
 @settings(max_examples=150, deadline=None)
-@given(streams(), policies, st.integers(0, 80))
+@given(streams(), policies, st.lists(st.integers(0, 80), max_size=6))
 def test_resuming_from_the_stored_book_gives_the_same_decisions_as_running_straight_through(
-    events, policy, cut
+    events, policy, cuts
 ) -> None:
     straight = QuarantineBook(policy, RUN)
-    expected = [d for e in events for d in straight.handle(e).decisions]
-    first = step("fleet", None, events[:cut], policy)
-    stored = BookState.model_validate_json(first.state.model_dump_json()) if first.state else None  # as in Redis
-    second = step("fleet", stored, events[cut:], policy)
-    got = [o.event for o in (*first.outputs, *second.outputs) if o.topic is QUARANTINE]
+    expected: tuple[list[Event], list[str]] = ([], [])
+    for e in events:
+        verdict = straight.handle(e)
+        expected[0].extend(verdict.decisions)
+        if verdict.admitted:
+            expected[1].append(e.event_id)
+    stored = StoredBook(policy)
+    got = verdicts([o for batch in batches(events, cuts) for o in stored.run(batch)])
     assert got == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(streams(), policies, st.lists(st.integers(0, 80), max_size=6))
+def test_the_stored_fleet_counters_equal_a_count_over_every_agents_record(events, policy, cuts) -> None:
+    """The cap is exact: the header's active count is what counting every stored agent gives."""
+    stored = StoredBook(policy)
+    for batch in batches(events, cuts):
+        stored.run(batch)
+        header = FleetHeader.model_validate_json(stored.header) if stored.header else FleetHeader()
+        if header.watermark is None:
+            continue
+        first = math.floor(header.watermark.timestamp() - policy.active_window_s)
+        counted = sum(
+            1
+            for r in stored.fleet().values()
+            if (r.seen is not None and math.floor(r.seen) >= first) or r.status != "free"
+        )
+        assert header_book(header, policy, RUN).active() == counted
+
+
+@settings(max_examples=150, deadline=None)
+@given(streams(), policies, st.lists(st.integers(0, 80), max_size=6), st.data())
+def test_an_intention_re_sent_by_its_producer_gets_no_second_verdict_however_late(events, policy, cuts, data) -> None:
+    """Same id at a new offset, any number of other agents' events later (the runtime's id window
+    covers the last 32 events of the whole fleet; the book's covers each agent's own)."""
+    intentions = [i for i, e in enumerate(events) if isinstance(e, Intention)]
+    if not intentions:
+        return
+    original = data.draw(st.sampled_from(intentions))
+    later = data.draw(st.integers(original + 1, len(events)))
+    resent = [*events[:later], events[original], *events[later:]]
+    # fewer events of the same agent in between than its id window holds
+    between = [e for e in events[original + 1 : later] if subject_of(e) == events[original].agent_id]
+    if len(between) >= RECENT_IDS - 1:
+        return
+    once, twice = StoredBook(policy), StoredBook(policy)
+    assert verdicts([o for b in batches(resent, cuts) for o in twice.run(b)]) == verdicts(
+        [o for b in batches(events, cuts) for o in once.run(b)]
+    )
 
 
 @settings(max_examples=100, deadline=None)

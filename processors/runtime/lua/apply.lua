@@ -3,10 +3,12 @@
 --          o = outbox: the messages this version produced, not yet published (outbox.py),
 --          f:<topic>:<partition> = fence: last applied offset of that source)
 -- KEYS[2]: the entity's capped history list (same hash tag, so same cluster slot)
+-- KEYS[3]: the entity's parts hash (Processor.parts_of; same hash tag)
 -- ARGV[1]: version the change was computed from; ARGV[2]: new state JSON ('' = keep);
 -- ARGV[3]: recent event ids JSON ('' = keep); ARGV[4]: history cap;
 -- ARGV[5]: outbox ('' = none; the writer has published the outbox it read, so it is replaced);
--- ARGV[6]: n fences; then n (field, offset) pairs; then history entries.
+-- ARGV[6]: n fences; then n (field, offset) pairs; then m = number of parts, m (part, JSON)
+-- pairs; then history entries.
 -- Returns 1 applied, 0 version moved (recompute), -1 a fence is already at/after the offset.
 local version = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if version ~= tonumber(ARGV[1]) then
@@ -34,7 +36,12 @@ else
   redis.call('HDEL', KEYS[1], 'o')
 end
 redis.call('HSET', KEYS[1], 'v', version + 1)
-local first = 7 + 2 * n
+local at = 7 + 2 * n
+local parts = tonumber(ARGV[at])
+for i = 0, parts - 1 do
+  redis.call('HSET', KEYS[3], ARGV[at + 1 + 2 * i], ARGV[at + 2 + 2 * i])
+end
+local first = at + 1 + 2 * parts
 if #ARGV >= first then
   for i = first, #ARGV do
     redis.call('RPUSH', KEYS[2], ARGV[i])
