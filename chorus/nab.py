@@ -141,22 +141,42 @@ def nab_python(venv_dir: Path, say: Callable[[str], None]) -> Path:
     return python
 
 
-def run_nab(python: Path, nab: Path, results: Path, args: list[str]) -> str:
-    """run.py of the checkout, from the checkout (NAB resolves its config relative to it)."""
-    cmd = [str(python), "run.py", "--skipConfirmation", "-n", "1", "--resultsDir", str(results),
+def run_nab(python: Path, nab: Path, results: Path, args: list[str],
+            progress: Callable[[str], None] = lambda _: None) -> str:  # fmt: skip
+    """run.py of the checkout, from the checkout (NAB resolves its config relative to it).
+
+    NAB's own progress lines (a file begun, a threshold found, a score file written) are passed to
+    `progress` as they come: the windowed Gaussian alone takes minutes of CPU, and a silent run under
+    load looks like a hung one.
+    """
+    cmd = [str(python), "-u", "run.py", "--skipConfirmation", "-n", "1", "--resultsDir", str(results),
            "--thresholdsFile", str(results / "thresholds.json"), *args]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(nab)}
-    done = subprocess.run(cmd, cwd=nab, capture_output=True, text=True, env=env)
-    if done.returncode != 0:
-        raise BenchmarkError(f"NAB's run.py {' '.join(args)} failed: {(done.stderr or done.stdout).strip()[-1500:]}")
-    return done.stdout
+    lines: list[str] = []
+    with subprocess.Popen(cmd, cwd=nab, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if line.strip() and any(word in line for word in _PROGRESS_WORDS):
+                progress(line.strip())
+    if proc.returncode != 0:
+        raise BenchmarkError(f"NAB's run.py {' '.join(args)} failed: {''.join(lines).strip()[-1500:]}")
+    return "".join(lines)
 
 
-def score(python: Path, nab: Path, results: Path) -> None:
-    """NAB's detect (reference + null), optimize, score: the same steps as NAB's README, in `results`."""
-    run_nab(python, nab, results, ["--detect", "-d", REFERENCE, "null"])
+_PROGRESS_WORDS = ("Beginning detection", "Optimizer found", "scores written", "Running", "Final score")
+
+
+def score(python: Path, nab: Path, results: Path, progress: Callable[[str], None] = lambda _: None) -> None:
+    """NAB's detect (reference + null), optimize, score: the same steps as NAB's README, in `results`.
+
+    Only the windowed Gaussian and the null detector are run by NAB (Chorus's results are written
+    before); NAB's optimiser sweeps every distinct score once per detector and profile.
+    """
+    run_nab(python, nab, results, ["--detect", "-d", REFERENCE, "null"], progress)
     (results / "thresholds.json").write_text("{}")
-    run_nab(python, nab, results, ["--optimize", "--score", "--normalize", "-d", DETECTOR, REFERENCE, "null"])
+    run_nab(python, nab, results, ["--optimize", "--score", "--normalize", "-d", DETECTOR, REFERENCE, "null"],
+            progress)  # fmt: skip
 
 
 def read_scores(nab: Path, results: Path, detector: str) -> dict[str, dict[str, float]]:

@@ -27,6 +27,12 @@ def config_from(settings: Settings) -> BaselineConfig:
         min_stddev=settings.baseline_min_stddev,
         min_rel_stddev=settings.baseline_min_rel_stddev,
         snapshot_every=settings.baseline_snapshot_every,
+        suppress=settings.baseline_suppress_samples,
+        season_bucket_s=settings.baseline_season_bucket_s,
+        season_days=settings.baseline_season_days,
+        season_window=settings.baseline_season_window,
+        season_sustain=settings.baseline_season_sustain,
+        season_normal=settings.baseline_season_normal,
     )
 
 

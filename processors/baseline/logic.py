@@ -94,6 +94,18 @@ class BaselineConfig:
     min_stddev: float = 0.01
     min_rel_stddev: float = 0.05
     snapshot_every: int = 50
+    # The seasonal profile: time of day (event time) in buckets of season_bucket_s seconds (0: none); a
+    # bucket speaks once it has been seen on season_days distinct days; season_window caps its memory.
+    season_bucket_s: int = 1800
+    season_days: int = 3
+    season_window: int = 64
+    # Samples in a row the season alone must find odd before it counts: a bucket's statistics are noisy, a
+    # missing peak lasts.
+    season_sustain: int = 6
+    # After a report, a new episode of the same metric no more severe is not re-announced for this many
+    # samples (one burst, one report; trust charges one incident once anyway).
+    suppress: int = 30
+    season_normal: float = 2.0  # |z| against the season under which a sample is what this time of day looks like
     critical_beyond: Envelope = field(default_factory=lambda: dict(CRITICAL_BEYOND))
 
 
@@ -127,6 +139,14 @@ class MetricState:
     streak_ids: tuple[str, ...] = ()
     peak_level: float = 0.0  # the current episode's largest |z| per channel
     peak_jump: float = 0.0
+    s_exceed: float = PRIOR_EXCEED  # the seasonal channel's tail
+    s_excess: float = PRIOR_EXCESS
+    peak_season: float = 0.0
+    s_run: int = 0  # consecutive samples the seasonal channel alone found surprising
+    quiet: int = 0  # samples left in which a new episode no more severe than `reported` is not re-announced
+    reported: Severity | None = None
+    # Time-of-day bucket -> [distinct days seen, last day, count, mean, m2]: at most 86400/season_bucket_s.
+    season: dict[int, list[float]] = field(default_factory=dict)
 
     def stddev(self) -> float:
         return math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 0.0
@@ -135,7 +155,8 @@ class MetricState:
         return MetricState(
             self.count, self.mean, self.m2, self.fast, self.rdev, self.l_exceed, self.l_excess, self.j_exceed,
             self.j_excess, self.deviating, self.normal, self.anomalous, self.severity, self.streak_ids,
-            self.peak_level, self.peak_jump,
+            self.peak_level, self.peak_jump, self.s_exceed, self.s_excess, self.peak_season, self.s_run, self.quiet,
+            self.reported, {k: list(b) for k, b in self.season.items()},
         )  # fmt: skip
 
 
@@ -205,7 +226,7 @@ def tail_surprise(z: float, exceed: float, excess: float, cfg: BaselineConfig) -
     return -math.log10(min(1.0, max(exceed, 1e-12))) + over / (max(excess, 1e-6) * LN10)
 
 
-def _learn_tail(ms: MetricState, zl: float, zj: float, cfg: BaselineConfig) -> None:
+def _learn_tail(ms: MetricState, zl: float, zj: float, zs: float | None, cfg: BaselineConfig) -> None:
     """One observation of each channel's tail: how often it goes past tail_u, and how far when it does.
     (Both channels spelled out: this runs for every metric of every calm sample.)"""
     w, a = 1.0 / cfg.window, cfg.tail_alpha
@@ -217,6 +238,63 @@ def _learn_tail(ms: MetricState, zl: float, zj: float, cfg: BaselineConfig) -> N
     ms.j_exceed = ms.j_exceed + w * ((over > 0) - ms.j_exceed)
     if over > 0:
         ms.j_excess = ms.j_excess + a * (over - ms.j_excess)
+    if zs is not None:
+        over = abs(zs) - cfg.tail_u
+        ms.s_exceed = ms.s_exceed + w * ((over > 0) - ms.s_exceed)
+        if over > 0:
+            ms.s_excess = ms.s_excess + a * (over - ms.s_excess)
+
+
+SeasonKey = tuple[int, int]  # (day, time-of-day bucket) of a sample's event time
+
+
+def season_key(v: Vitals, cfg: BaselineConfig) -> SeasonKey | None:
+    if cfg.season_bucket_s <= 0:
+        return None
+    t = v.occurred_at.timestamp()
+    return int(t // 86400), int(t % 86400 // cfg.season_bucket_s)
+
+
+def season_z(ms: MetricState, x: float, key: SeasonKey | None, cfg: BaselineConfig) -> tuple[float, float] | None:
+    """The value against what this time of day has looked like, once its bucket has been seen on
+    season_days distinct days (None before: the season says nothing): its z against the bucket, and
+    give or take a bucket (the smallest |z| against it and its mature neighbours), so that a daily step
+    a little early, or inside a bucket, is still what this time of day looks like."""
+    b = ms.season.get(key[1]) if key is not None else None
+    if key is None or b is None or b[0] < cfg.season_days:
+        return None
+    n = 86400 // cfg.season_bucket_s
+    near = (ms.season.get((key[1] + d) % n) for d in (-1, 1))
+    zs = [(x - c[3]) / _season_scale(c, cfg) for c in (b, *near) if c is not None and c[0] >= cfg.season_days]
+    return zs[0], min(zs, key=abs)
+
+
+def _season_scale(b: list[float], cfg: BaselineConfig) -> float:
+    sd = math.sqrt(b[4] / (b[2] - 1)) if b[2] > 1 else 0.0
+    return max(sd, _floor(b[3], cfg))
+
+
+def _learn_season(ms: MetricState, x: float, key: SeasonKey, cfg: BaselineConfig) -> None:
+    """One sample into its time-of-day bucket. A mature bucket learns it winsorised to `clip` of its own
+    scale, so an anomaly moves the profile little; a young one learns everything (it is learning the cycle)."""
+    day, bucket = key
+    b = ms.season.get(bucket)
+    if b is None:
+        b = ms.season[bucket] = [0.0, -1.0, 0.0, 0.0, 0.0]
+    if day != b[1]:
+        b[0], b[1] = b[0] + 1, float(day)
+    if b[0] >= cfg.season_days:
+        bound = cfg.clip * _season_scale(b, cfg)
+        x = min(max(x, b[3] - bound), b[3] + bound)
+    count, delta = b[2] + 1, x - b[3]
+    if count <= cfg.season_window:
+        mean = b[3] + delta / count
+        m2 = b[4] + delta * (x - mean)
+    else:
+        alpha = 1.0 / cfg.season_window
+        mean = b[3] + alpha * delta
+        m2 = (1 - alpha) * (b[4] / (count - 2) + alpha * delta * delta) * (count - 1)
+    b[2], b[3], b[4] = count, mean, max(m2, 0.0)
 
 
 def severity_of(surprise: float, cfg: BaselineConfig) -> Severity:
@@ -269,10 +347,11 @@ def _observe(state: AgentBaseline, v: Vitals, cfg: BaselineConfig) -> list[Outpu
     """One sample, updating `state` in place (a private working copy)."""
     was_frozen = state.frozen
     outputs: list[Output] = []
-    # metric -> (x, None) in warm-up, else (x, (zl, zj, deviates, level scale, jump scale))
-    judged: dict[Metric, tuple[float, tuple[float, float, bool, float, float] | None]] = {}
+    # metric -> (x, None) in warm-up, else (x, (zl, zj, zs, deviates, level scale, jump scale))
+    judged: dict[Metric, tuple[float, tuple[float, float, float | None, bool, float, float] | None]] = {}
     relearned: list[Metric] = []
     metrics, warmup, min_sd, min_rel = state.metrics, cfg.warmup, cfg.min_stddev, cfg.min_rel_stddev
+    key = season_key(v, cfg)
     for metric in Vitals.METRICS:
         ms = metrics.get(metric)
         if ms is None:
@@ -291,9 +370,10 @@ def _observe(state: AgentBaseline, v: Vitals, cfg: BaselineConfig) -> list[Outpu
         # after a spike is not a new jump. (min(a, b, key=abs): b only when strictly smaller.)
         from_fast, from_mean = x - fast, x - mean
         zj = (from_mean if abs(from_mean) < abs(from_fast) else from_fast) / jd
-        anomaly, relearn, deviates = _judge(ms, metric, x, zl, zj, v, state.held, cfg)
+        season = season_z(ms, x, key, cfg) if ms.season else None
+        anomaly, relearn, deviates = _judge(ms, metric, x, zl, zj, season, v, state.held, cfg)
         # The level and jump scales stay valid for the learning below: _judge touches streaks and tails only.
-        judged[metric] = (x, (zl, zj, deviates, sd, jd))
+        judged[metric] = (x, (zl, zj, season[0] if season else None, deviates, sd, jd))
         if anomaly is not None:
             outputs.append(Output(ANOMALIES, anomaly))
         if relearn:
@@ -303,22 +383,27 @@ def _observe(state: AgentBaseline, v: Vitals, cfg: BaselineConfig) -> list[Outpu
         ms = metrics[metric]
         if metric in relearned:
             # A lasting shift: the long baseline moves to the new level; how noisy the metric is (its
-            # variance, its tails) is kept.
+            # variance, its tails) is kept; the seasonal profile starts over around the new level.
             var = ms.stddev() ** 2
             ms.count = min(ms.count, cfg.warmup)
             ms.mean, ms.fast, ms.m2 = x, x, var * (ms.count - 1)
+            ms.season = {}
             continue
+        if key is not None and not state.held:
+            # The time-of-day profile learns every sample of an agent not in quarantine (winsorised once
+            # mature): it must see the cycle's every phase, including those the level channel finds odd.
+            _learn_season(ms, x, key, cfg)
         if seen is None:
             _learn(ms, x, cfg.window)
             ms.fast = ms.mean
             ms.rdev = ms.stddev() * 0.8
             continue
-        zl, zj, deviates, sd, jd = seen
+        zl, zj, zs, deviates, sd, jd = seen
         calm = not was_frozen and not frozen_now
         if calm and not deviates and not state.held:
             # The tail learns from a calm agent's ordinary samples here, and from each deviation once it
             # is over (its peak, in _end_episode): a sustained deviation cannot talk itself into normal.
-            _learn_tail(ms, zl, zj, cfg)
+            _learn_tail(ms, zl, zj, zs, cfg)
         if calm:
             # The level learns only while nobody is anomalous (before, or because of, this sample), and a
             # deviating sample only winsorised to `clip` standard deviations (Huber's idea): a brewing spike
@@ -340,23 +425,44 @@ def _end_episode(ms: MetricState, held: bool, cfg: BaselineConfig) -> None:
     """A deviation is over. Unless the agent is quarantined, its peak is one observation of the tails:
     a burst that keeps coming back becomes normal; an infection held in quarantine never does."""
     if not held:
-        _learn_tail(ms, ms.peak_level, ms.peak_jump, cfg)
+        _learn_tail(ms, ms.peak_level, ms.peak_jump, ms.peak_season or None, cfg)
     ms.anomalous, ms.severity, ms.normal, ms.deviating, ms.streak_ids = False, None, 0, 0, ()
-    ms.peak_level = ms.peak_jump = 0.0
+    ms.peak_level = ms.peak_jump = ms.peak_season = 0.0
 
 
 def _judge(
-    ms: MetricState, metric: Metric, x: float, zl: float, zj: float, v: Vitals, held: bool, cfg: BaselineConfig
+    ms: MetricState,
+    metric: Metric,
+    x: float,
+    zl: float,
+    zj: float,
+    season: tuple[float, float] | None,
+    v: Vitals,
+    held: bool,
+    cfg: BaselineConfig,
 ) -> tuple[Anomaly | None, bool, bool]:
     """Advance one metric's streaks in place: the Anomaly to publish (if any), whether to re-learn, and
     whether the sample deviates."""
     sl = tail_surprise(zl, ms.l_exceed, ms.l_excess, cfg)
     sj = tail_surprise(zj, ms.j_exceed, ms.j_excess, cfg)
-    surprise = max(sl, sj)
-    z = zl if sl >= sj else zj
+    ss, zs = 0.0, None
+    if season is not None:
+        zs, near = season
+        ss = tail_surprise(zs, ms.s_exceed, ms.s_excess, cfg)
+        ms.s_run = ms.s_run + 1 if ss >= cfg.surprise else 0
+        if ms.s_run < cfg.season_sustain:
+            ss = 0.0
+        if abs(near) < cfg.season_normal:
+            # What this time of day usually looks like: a daily peak or trough is not news, however far it
+            # is from the long baseline or from just now.
+            sl = sj = 0.0
+    surprise = max(sl, sj, ss)
+    z = zl if sl >= max(sj, ss) else (zj if sj >= ss else zs or 0.0)
     deviates = surprise >= cfg.surprise
     if deviates:
         ms.peak_level, ms.peak_jump = max(ms.peak_level, abs(zl)), max(ms.peak_jump, abs(zj))
+        ms.peak_season = max(ms.peak_season, abs(zs or 0.0))
+    ms.quiet = max(ms.quiet - 1, 0)
     if not ms.anomalous:
         if not deviates:
             if ms.deviating:
@@ -368,7 +474,9 @@ def _judge(
         if ms.deviating < cfg.sustain and surprise < cfg.spike:
             return None, False, True
         ms.anomalous, ms.severity, ms.normal = True, judged_severity(metric, x, surprise, ms.mean, cfg), 0
-        return _anomaly(ms, metric, x, z, v, ms.severity, ms.deviating), False, True
+        if ms.quiet and SEVERITIES.index(ms.severity) <= SEVERITIES.index(ms.reported or "low"):
+            return None, False, True  # the same burst again, just reported: an episode, not news
+        return _report(ms, metric, x, z, v, ms.severity, cfg), False, True
     if not deviates:
         ms.normal += 1
         if ms.normal >= cfg.clear:
@@ -385,8 +493,15 @@ def _judge(
     if SEVERITIES.index(sev) > SEVERITIES.index(ms.severity or "low"):
         # An escalating infection is news; a steady one is not re-announced every tick.
         ms.severity = sev
-        return _anomaly(ms, metric, x, z, v, sev, ms.deviating), False, True
+        return _report(ms, metric, x, z, v, sev, cfg), False, True
     return None, False, True
+
+
+def _report(
+    ms: MetricState, metric: Metric, x: float, z: float, v: Vitals, sev: Severity, cfg: BaselineConfig
+) -> Anomaly:
+    ms.quiet, ms.reported = cfg.suppress, sev
+    return _anomaly(ms, metric, x, z, v, sev, ms.deviating)
 
 
 def _anomaly(ms: MetricState, metric: Metric, x: float, z: float, v: Vitals, sev: Severity, sustained: int) -> Anomaly:

@@ -283,6 +283,24 @@ class Settings(BaseSettings):
     baseline_snapshot_every: int = Field(
         default=50, ge=1, description="Publish a baseline snapshot every N samples (and on every state change)."
     )
+    baseline_suppress_samples: int = Field(
+        default=30, ge=0, description="After a report, a new episode no more severe is not re-announced for N samples."
+    )
+    baseline_season_bucket_s: int = Field(
+        default=1800, ge=0, description="Seasonal profile: time-of-day bucket width in seconds of event time (0: off)."
+    )
+    baseline_season_days: int = Field(
+        default=3, ge=1, description="Distinct days a time-of-day bucket must have seen before it is used."
+    )
+    baseline_season_window: int = Field(
+        default=64, ge=2, description="Effective memory of a time-of-day bucket, in samples."
+    )
+    baseline_season_sustain: int = Field(
+        default=6, ge=1, description="Samples in a row the seasonal channel alone must find surprising to count."
+    )
+    baseline_season_normal: float = Field(
+        default=2.0, gt=0, description="|z| against the time-of-day profile under which a sample is not news."
+    )
 
     # --- trust processor ---
     trust_policy_file: str | None = Field(

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import math
 
 from processors.baseline import AgentBaseline, BaselineConfig, observe
 from processors.baseline.logic import MetricState, learn, step
@@ -78,6 +77,17 @@ def test_a_one_sample_spike_is_reported_and_then_clears() -> None:
     state, out = feed([vitals(100, 400.0)] + [vitals(101 + i, 100.0) for i in range(CFG.clear)], warmed())
     assert [a.sustained_samples for a in anomalies(out)] == [1]
     assert not state.frozen
+
+
+def test_a_burst_that_comes_back_soon_is_one_report_unless_it_is_worse() -> None:
+    gap = [vitals(110 + i, 100.0) for i in range(CFG.clear + 2)]  # the first episode ends
+    _, same = feed([vitals(100, 400.0), *gap, vitals(130, 400.0)], warmed())
+    _, worse = feed([vitals(100, 160.0), vitals(101, 160.0), *gap, vitals(130, 1100.0)], warmed())
+    late = [vitals(110 + i, 100.0) for i in range(CFG.suppress + 2)]
+    _, again = feed([vitals(100, 400.0), *late, vitals(200, 400.0)], warmed())
+    assert len(anomalies(same)) == 1
+    assert [a.severity for a in anomalies(worse)] == ["high", "critical"]
+    assert len(anomalies(again)) == 2  # past the suppression window the burst is news again
 
 
 def test_a_modest_deviation_must_persist_to_be_an_anomaly() -> None:
@@ -234,6 +244,53 @@ def test_a_day_far_off_the_learned_cycle_is_an_anomaly() -> None:
     assert anomalies(out)
 
 
+# A real day: samples every 5 minutes of event time, so the time-of-day profile (seasonal channel) applies.
+PER_DAY = 288
+
+
+def at_5min(i: int, latency: float) -> Vitals:
+    v = vitals(0, latency)
+    return v.model_copy(update={"event_id": f"v-a1-{i}", "occurred_at": T0 + timedelta(minutes=5 * i)})
+
+
+def square_day(i: int, high: float = 80.0, low: float = 20.0, start: int = 96, end: int = 192) -> float:
+    """Busy from `start` to `end` (5-minute slots), quiet otherwise: a step up and a step down every day."""
+    slot = i % PER_DAY
+    return (high if start <= slot < end else low) + 0.5 * math.sin(i * 12.9898)
+
+
+def test_daily_steps_are_reported_until_their_time_of_day_is_learned_and_then_never() -> None:
+    days = CFG.season_days + 1
+    _, first = feed([at_5min(i, square_day(i)) for i in range(days * PER_DAY)])
+    state, _ = feed([at_5min(i, square_day(i)) for i in range((days + 1) * PER_DAY)])
+    _, later = feed([at_5min(i, square_day(i)) for i in range((days + 1) * PER_DAY, (days + 8) * PER_DAY)], state)
+    assert anomalies(first)  # the long baseline alone calls the daily step a jump
+    assert anomalies(later) == []
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.floats(5, 500), st.floats(0.5, 10), st.integers(0, PER_DAY // 2 - 1), st.integers(12, PER_DAY // 2))
+def test_a_learned_daily_cycle_of_any_shape_is_not_reported(high: float, low: float, start: int, width: int) -> None:
+    def value(i: int) -> float:
+        return square_day(i, high=low + high, low=low, start=start, end=start + width)
+
+    state, _ = feed([at_5min(i, value(i)) for i in range((CFG.season_days + 2) * PER_DAY)])
+    n0 = (CFG.season_days + 2) * PER_DAY
+    _, out = feed([at_5min(i, value(i)) for i in range(n0, n0 + 3 * PER_DAY)], state)
+    assert anomalies(out) == []
+
+
+def test_a_missing_daily_peak_is_reported_by_the_seasonal_channel() -> None:
+    n0 = (CFG.season_days + 3) * PER_DAY
+    state, _ = feed([at_5min(i, square_day(i)) for i in range(n0)])
+    # The next day stays quiet through its busy hours: every value is one the metric often has.
+    _, out = feed([at_5min(i, 20.0 + 0.5 * math.sin(i * 12.9898)) for i in range(n0, n0 + PER_DAY)], state)
+    found = anomalies(out)
+    assert found
+    first = min(int((a.occurred_at - T0).total_seconds() // 300) for a in found) % PER_DAY
+    assert 96 <= first < 96 + 6 + CFG.season_sustain + 2  # early in the missing busy phase (give or take a bucket)
+
+
 def test_a_lasting_shift_is_relearned_within_the_stated_bound() -> None:
     state, _ = feed([vitals(i, 100.0 + (i % 5) - 2.0) for i in range(60)])
     shifted = [vitals(60 + i, 300.0 + (i % 5) - 2.0) for i in range(CFG.relearn + CFG.warmup + 50)]
@@ -264,7 +321,7 @@ def test_an_infection_under_quarantine_is_never_learned(infected: list[float], r
     result = step("a1", base, events, CFG)
     after = result.state.metrics["latency_ms"]
     assert not any(isinstance(o.event, BaselineSnapshot) and o.event.relearned for o in result.outputs)
-    tails = ("mean", "m2", "l_exceed", "l_excess", "j_exceed", "j_excess")
+    tails = ("mean", "m2", "l_exceed", "l_excess", "j_exceed", "j_excess", "s_exceed", "s_excess", "season")
     assert [getattr(after, k) for k in tails] == [getattr(learned, k) for k in tails]
     # Released while still infected, the deviation is still news: the infection was not learned.
     released = step("a1", result.state, [decision(10**6, "release"), vitals(10**6 + 1, infected[0])], CFG)
