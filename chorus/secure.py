@@ -139,10 +139,7 @@ def materials(directory: Path) -> Materials:
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
     users = directory / "users.json"
-    if users.exists():
-        passwords = json.loads(users.read_text())
-    else:
-        passwords = {}
+    passwords = json.loads(users.read_text()) if users.exists() else {}
     for principal in (BROKER_USER, *PRINCIPALS):
         passwords.setdefault(principal, secrets.token_urlsafe(24))
     _write_private(users, json.dumps(passwords, indent=2))

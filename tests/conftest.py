@@ -5,8 +5,14 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.services import Services, provide_services
+
+# Properties are about decisions, never speed: on a loaded machine Hypothesis's per-example
+# deadline and its "generation too slow" check fail runs that prove nothing wrong.
+settings.register_profile("chorus", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("chorus")
 
 
 @pytest.fixture(scope="session")

@@ -24,10 +24,10 @@ from schemas import (
     COMMANDS,
     DEADLETTER,
     INTENTIONS,
+    PARTITIONER,
     QUARANTINE,
     TRUST,
     VITALS,
-    PARTITIONER,
 )
 from tests.operators import make_key
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from processors.healing.diagnosis import AnomalySeen, ConflictSeen, diagnose
 from processors.healing.memory import Stats, ranked
 from processors.healing.policy import DEFAULT_ACTIONS, HealingPolicy, load_policy
-from schemas import HealingAction, HealingOutcome, Diagnosis
+from schemas import Diagnosis, HealingAction, HealingOutcome
 from tests.healing_ward import (
     NORMAL,
     Ward,
