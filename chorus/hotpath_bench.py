@@ -1,0 +1,81 @@
+"""`python -m chorus.hotpath_bench`: CPU per event of the hot path's parts, in process (no Kafka, no Redis).
+
+Over the stream `chorus bench` pre-fills (vitals of a healthy fleet with some sick agents, and intentions):
+decoding with pydantic alone and with `schemas.decode` (msgspec first), and the baseline step in batches
+of a few events per agent as the runner hands them over. The collector is set up as the worker sets it.
+Prints CPU microseconds per event (median of rounds) and a digest of every output and final state, so two
+versions of the step can be checked for identical results. Numbers only: nothing here is asserted.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from processors.baseline.app import make_processor
+from processors.runtime import Settings
+from schemas import Intention, Vitals, decode, encode
+
+from .bench_cmd import intentions_stream, vitals_stream
+
+
+def _cpu_us(work: Callable[[], object], n: int) -> float:
+    started = time.process_time()
+    work()
+    return (time.process_time() - started) / n * 1e6
+
+
+def _steps(processor: Any, by_agent: dict[str, list[Vitals]], per_batch: int, states: dict, outputs: Any) -> None:
+    """Each agent's vitals through the step, a few at a time, in rounds across the fleet (as batches do)."""
+    for at in range(0, max(len(vs) for vs in by_agent.values()), per_batch):
+        for agent, vs in by_agent.items():
+            step = processor.step(agent, states.get(agent), vs[at : at + per_batch])
+            states[agent] = step.state
+            for out in step.outputs:
+                outputs.update(encode(out.event))
+
+
+@click.command()
+@click.option("--events", type=int, default=60_000, show_default=True)
+@click.option("--agents", type=int, default=500, show_default=True)
+@click.option("--per-batch", type=int, default=4, show_default=True, help="Events of one agent per step call.")
+@click.option("--rounds", type=int, default=3, show_default=True)
+def main(events: int, agents: int, per_batch: int, rounds: int) -> None:
+    processor = make_processor(Settings())
+    vitals = [encode(v) for _, v in vitals_stream("bench", events, agents)]
+    intentions = [encode(i) for _, i in intentions_stream("bench", events, agents)]
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)  # as processors.runtime.app sets it for a worker
+    figures: dict[str, list[float]] = {}
+    digest = ""
+    for _ in range(rounds):
+        for name, raws, model in (("vitals", vitals, Vitals), ("intention", intentions, Intention)):
+            figures.setdefault(f"decode {name}, pydantic", []).append(
+                _cpu_us(lambda raws=raws, model=model: [model.model_validate_json(r) for r in raws], events)
+            )
+            figures.setdefault(f"decode {name}, schemas.decode", []).append(
+                _cpu_us(lambda raws=raws, model=model: [decode(model, r) for r in raws], events)
+            )
+        by_agent: dict[str, list[Vitals]] = {}
+        for v in (decode(Vitals, r) for r in vitals):
+            by_agent.setdefault(v.agent_id, []).append(v)
+        outputs = hashlib.sha256()
+        states: dict[str, Any] = {}
+        step_us = _cpu_us(lambda: _steps(processor, by_agent, per_batch, states, outputs), events)  # noqa: B023
+        figures.setdefault("baseline step per vitals", []).append(step_us)
+        for agent in sorted(states):
+            outputs.update(states[agent].model_dump_json().encode())
+        digest = outputs.hexdigest()[:16]
+    for name, values in figures.items():
+        click.echo(f"{name:<36}{statistics.median(values):>8.2f} us CPU per event")
+    click.echo(f"outputs and final states: sha256 {digest}")
+
+
+if __name__ == "__main__":
+    main()
