@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+import redis
 import redis.asyncio as aioredis
 from confluent_kafka import TopicPartition
 
@@ -25,6 +26,7 @@ from .kafka import ConfluentSender, FaustSender, Sender
 from .logs import json_handler
 from .processor import Processor
 from .progress import ProgressMarks, behind
+from .relaystart import RelayStarts
 from .runner import BatchRunner, Record, Stopping
 from .security import client_config, describe, faust_credentials
 from .services import redis_check, wait_for_services
@@ -203,6 +205,9 @@ def _build_confluent(
             internal_topics=[spec.name for spec in processor.internal_topics],
             instance_id=s.group_instance_id,
             session_timeout_ms=s.consumer_session_timeout_ms,
+            relay_starts=RelayStarts(
+                redis.Redis.from_url(s.redis_url, socket_connect_timeout=5, socket_timeout=10), ident
+            ),
         )
         gate = _Gate(processor.name, s, client, source)
         log.info(
@@ -238,6 +243,7 @@ def _build_confluent(
                     done: list[Record] = []
                     for topic, relay in relays.items():
                         if mine := [r for r in records if r.topic == topic]:
+                            await source.claim_relay_starts()
                             await relay(mine, sender)
                             done += mine
                     gate.hold([r for r in records if r.topic not in relays] if relays else records)

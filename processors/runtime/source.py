@@ -35,6 +35,7 @@ from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from . import metrics as m
 from .health import WORKER as health
+from .relaystart import RelayStarts
 from .runner import Record
 from .security import client_config
 
@@ -57,11 +58,15 @@ class ConfluentSource:
         internal_topics: Sequence[str] = (),
         instance_id: str | None = None,
         session_timeout_ms: int = 10000,
+        relay_starts: RelayStarts | None = None,
     ) -> None:
-        """`client`: the connection's settings (security.client_config); default: the environment's."""
+        """`client`: the connection's settings (security.client_config); default: the environment's.
+        `relay_starts`: where a new group starts its internal topics (relaystart.py); without it, at their end."""
         self._topics = list(topics)
         self._own = frozenset(own_topics)
         self._internal = frozenset(internal_topics)
+        self._starts = relay_starts
+        self._claimed = False
         self._processor = processor
         # (topic, partition) of the own topics assigned here -> everything fetched was handed over
         self._at_end: dict[tuple[str, int], bool] = {}
@@ -118,21 +123,41 @@ class ConfluentSource:
         self._report_held()
 
     def _start_new_internal_at_end(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        """A group without a position on one of its internal topics starts there at the end, whatever
-        auto.offset.reset says: only the group's own relays write those copies, and they have not run
-        for this partition yet (an earlier run's copies must not be re-applied, nor waited for)."""
+        """A group without a position on one of its internal topics starts where its relays began
+        copying into it (relaystart.py), whatever auto.offset.reset says: an earlier run's copies
+        must not be re-applied, nor waited for, and none of this group's may be skipped."""
         internal = [TopicPartition(tp.topic, tp.partition) for tp in partitions if tp.topic in self._internal]
         if not internal:
             return
         fresh = [tp for tp in consumer.committed(internal, timeout=30) if tp.offset < 0]
         if not fresh:
             return
-        ends = {(tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=30)[1] for tp in fresh}
+        starts = {}
+        for tp in fresh:
+            end = consumer.get_watermark_offsets(tp, timeout=30)[1]  # before the mark: see relaystart.py
+            starts[(tp.topic, tp.partition)] = self._starts.start(tp.topic, tp.partition, end) if self._starts else end
         for tp in partitions:
-            if (tp.topic, tp.partition) in ends:
-                tp.offset = ends[(tp.topic, tp.partition)]
+            if (tp.topic, tp.partition) in starts:
+                tp.offset = starts[(tp.topic, tp.partition)]
         consumer.assign(partitions)
-        log.info("internal partitions of a new group start at their end", extra={"partitions": _names(fresh)})
+        log.info("internal partitions of a new group start where its relays began", extra={"partitions": _names(fresh)})
+
+    async def claim_relay_starts(self) -> None:
+        """Once per worker, before its relays' first copy: mark where this group's copies begin."""
+        if self._claimed or self._starts is None or not self._internal:
+            return
+        await self._call(self._claim_relay_starts)
+        self._claimed = True
+
+    def _claim_relay_starts(self) -> None:
+        assert self._starts is not None
+        topics = self._consumer.list_topics(timeout=30).topics
+        ends = {
+            (name, p): self._consumer.get_watermark_offsets(TopicPartition(name, p), timeout=30)[1]
+            for name in sorted(self._internal)
+            for p in topics[name].partitions
+        }
+        self._starts.claim(ends)
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Called inside consume(): the previous batch is already applied and its commit requested.
