@@ -15,7 +15,7 @@ many other agents' events came in between.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -101,15 +101,7 @@ def step(
     named = {agent for event in events for agent in parts_of(event)}
     records = {a: AgentRecord.model_validate_json(raw) for a, raw in parts.items() if a not in header.held}
     records.update(header.held)
-    book = QuarantineBook(
-        policy,
-        events[0].run_id,
-        agents={a: _state(a, r) for a, r in records.items()},
-        watermark=header.watermark,
-        last_seen={a: r.seen for a, r in records.items() if r.seen is not None},
-        seen_counts=dict(header.seen_counts),
-        loaded=named,
-    )
+    book = _book(header, records, policy, events[0].run_id, loaded=named)
     recent = {a: r.recent for a, r in records.items()}
     outputs: list[Output] = []
     history: list[str] = []
@@ -145,14 +137,25 @@ def step(
 
 def header_book(header: FleetHeader, policy: QuarantinePolicy, run_id: str) -> QuarantineBook:
     """A book of the header alone: enough for the fleet's counts (active, quarantined, pending)."""
+    return _book(header, header.held, policy, run_id, loaded=())
+
+
+def _book(
+    header: FleetHeader,
+    records: Mapping[str, AgentRecord],
+    policy: QuarantinePolicy,
+    run_id: str,
+    loaded: Collection[str],
+) -> QuarantineBook:
+    """The book of `header` with these agents' records loaded (it refuses any agent not in `loaded`)."""
     return QuarantineBook(
         policy,
         run_id,
-        agents={a: _state(a, r) for a, r in header.held.items()},
+        agents={a: _state(a, r) for a, r in records.items()},
         watermark=header.watermark,
-        last_seen={a: r.seen for a, r in header.held.items() if r.seen is not None},
+        last_seen={a: r.seen for a, r in records.items() if r.seen is not None},
         seen_counts=dict(header.seen_counts),
-        loaded=(),
+        loaded=loaded,
     )
 
 
