@@ -243,7 +243,6 @@ def _build_confluent(
                     done: list[Record] = []
                     for topic, relay in relays.items():
                         if mine := [r for r in records if r.topic == topic]:
-                            await source.claim_relay_starts()
                             await relay(mine, sender)
                             done += mine
                     gate.hold([r for r in records if r.topic not in relays] if relays else records)

@@ -5,8 +5,8 @@ A group's internal topics carry only what its own relays copied, but they outliv
 the beginning. Nor at the end: a relay of the group may already have copied events there that no
 worker has committed yet (a second worker joining takes over a partition the first has filled).
 
-The rule: before a worker's relays write their first copy, it records each internal partition's
-end offset with SET NX (the group's first relay wins), so every copy of the group lies at or
+The rule: when a worker starts, before its relays can write any copy, it records each internal
+partition's end offset with SET NX (the group's first relay wins), so every copy of the group lies at or
 after the mark. A partition with no committed offset starts at its mark; with no mark yet, at
 the end read *before* the mark was looked up (no relay had written, so nothing lies before it).
 """
@@ -30,7 +30,7 @@ class RelayStarts:
         self._group = group
 
     def claim(self, ends: Mapping[tuple[str, int], int]) -> None:
-        """Record these end offsets where the group has no mark yet; call before the first copy."""
+        """Record these end offsets where the group has no mark yet; call before any copy of this worker."""
         with self._client.pipeline(transaction=False) as pipe:
             for (topic, partition), end in ends.items():
                 pipe.set(_key(self._group, topic, partition), end, nx=True)

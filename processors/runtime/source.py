@@ -66,7 +66,6 @@ class ConfluentSource:
         self._own = frozenset(own_topics)
         self._internal = frozenset(internal_topics)
         self._starts = relay_starts
-        self._claimed = False
         self._processor = processor
         # (topic, partition) of the own topics assigned here -> everything fetched was handed over
         self._at_end: dict[tuple[str, int], bool] = {}
@@ -110,10 +109,12 @@ class ConfluentSource:
                 self._topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke
             )
         )
+        if self._starts is not None and self._internal:  # before this worker's relays can copy anything
+            await self._call(self._claim_relay_starts)
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if self._internal:
-            self._start_new_internal_at_end(consumer, partitions)
+            self._place_new_internal(consumer, partitions)
         for tp in partitions:
             if tp.topic in self._own:
                 self._at_end[(tp.topic, tp.partition)] = False
@@ -122,7 +123,7 @@ class ConfluentSource:
         self._held |= {(tp.topic, tp.partition) for tp in partitions}  # cooperative: an increment
         self._report_held()
 
-    def _start_new_internal_at_end(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _place_new_internal(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """A group without a position on one of its internal topics starts where its relays began
         copying into it (relaystart.py), whatever auto.offset.reset says: an earlier run's copies
         must not be re-applied, nor waited for, and none of this group's may be skipped."""
@@ -142,14 +143,8 @@ class ConfluentSource:
         consumer.assign(partitions)
         log.info("internal partitions of a new group start where its relays began", extra={"partitions": _names(fresh)})
 
-    async def claim_relay_starts(self) -> None:
-        """Once per worker, before its relays' first copy: mark where this group's copies begin."""
-        if self._claimed or self._starts is None or not self._internal:
-            return
-        await self._call(self._claim_relay_starts)
-        self._claimed = True
-
     def _claim_relay_starts(self) -> None:
+        """Mark where this group's copies begin (relaystart.py): the internal partitions' ends now."""
         assert self._starts is not None
         topics = self._consumer.list_topics(timeout=30).topics
         ends = {

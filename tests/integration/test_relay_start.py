@@ -47,7 +47,7 @@ def test_a_new_owner_reads_the_copies_relayed_before_any_commit_and_no_older_one
     async def scenario() -> list[int]:
         relaying = _source(services, topic.name, group, starts)  # the first worker, whose relay copies
         try:
-            await relaying.claim_relay_starts()
+            await relaying.start()  # it marks where its copies will begin
         finally:
             relaying.close()
         produce(services, [(topic.name, b"k", f"copy {n}".encode()) for n in range(2)])
@@ -61,7 +61,7 @@ def test_a_new_owner_reads_the_copies_relayed_before_any_commit_and_no_older_one
     assert asyncio.run(scenario()) == [3, 4]
 
 
-def test_without_a_relay_mark_a_new_group_starts_at_the_end(services, run_id) -> None:
+def test_a_new_group_never_rereads_the_copies_older_runs_left(services, run_id) -> None:
     topic = TopicSpec(f"chorus-test.relay-start-{run_id}", "agent_id", INTENTIONS.model, "test", partitions=1)
     ensure_topics(services.kafka, [topic])
     produce(services, [(topic.name, b"k", b"an older run's copy") for _ in range(3)])
