@@ -494,15 +494,19 @@ def _wait_split(procs: list[subprocess.Popen], ports: list[int], name: str, log_
     """Until every worker holds some of the group's partitions (its `chorus_assigned_partitions` gauge)."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        for proc in procs:
-            if proc.poll() is not None:
-                raise click.ClickException(f"{name} worker exited ({proc.returncode}); see {log_path}")
+        _require_alive(procs, name, log_path)
         held = [_assigned(port) for port in ports]
         if all(held):
             click.echo(f"  partitions held by each worker: {held}")
             return
         time.sleep(0.2)
     raise click.ClickException(f"{name} workers did not split the partitions within 2 minutes; see {log_path}")
+
+
+def _require_alive(procs: list[subprocess.Popen], name: str, log_path: Path) -> None:
+    for proc in procs:
+        if proc.poll() is not None:
+            raise click.ClickException(f"{name} worker exited ({proc.returncode}); see {log_path}")
 
 
 def _assigned(port: int) -> float:
@@ -543,9 +547,7 @@ def _follow(
     with click.progressbar(length=total, label=f"  {name}") as bar:
         shown = 0.0
         while last[1] < total:
-            for proc in procs:
-                if proc.poll() is not None:
-                    raise click.ClickException(f"{name} worker exited ({proc.returncode}); see {log_path}")
+            _require_alive(procs, name, log_path)
             count, cpu, per = _counters(ports)
             now = time.perf_counter()
             if count == 0:
