@@ -283,10 +283,18 @@ def bench(
         click.echo(f"{r.processor:<12}{so.workers:>8}{so.events_per_s:>11,.0f}  {shares} / {per_cpu}"
                    f"  (one worker: {r.processor_events_per_cpu_s:,.0f} per CPU-second)")  # fmt: skip
     if pipeline:
-        click.echo(f"\n{'offered/s':>10}{'achieved/s':>12}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
+        click.echo(f"\n{'offered/s':>10}{'achieved/s':>12}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'per CPU-s':>11}"
+                   f"{'load avg':>12}")  # fmt: skip
         for p in pipeline:
             click.echo(f"{p.offered_eps:>10,.0f}{p.achieved_eps:>12,.0f}{format_ms(p.p50_ms):>9}{format_ms(p.p95_ms):>9}"
-                       f"{format_ms(p.p99_ms):>9}{'' if p.completed else '  (fell behind)'}")  # fmt: skip
+                       f"{format_ms(p.p99_ms):>9}{p.events_per_cpu_s:>11,.0f}{p.loadavg[0]:>7.1f}-{p.loadavg[1]:<4.1f}"
+                       f"{'' if p.completed else '  (fell behind)'}")  # fmt: skip
+        click.echo("\neach worker per load: CPU-s, batches, mean batch ms / events, mean hold ms of the ordering rule, "
+                   "forced releases")  # fmt: skip
+        for p in pipeline:
+            for name, w in p.workers.items():
+                click.echo(f"{p.offered_eps:>10,.0f}  {name:<11}{w['cpu_s']:>7.1f}{w['batches']:>8,.0f}"
+                           f"{w['batch_ms']:>8.1f} / {w['batch_events']:<7.1f}{w['hold_ms']:>6.1f}{w['forced']:>6,.0f}")  # fmt: skip
         click.echo("\nwhere a decision's latency goes, ms p50/p99: whole = up to the processor's produce + after it")
         for p in pipeline:
             for topic, h in p.hops.items():
@@ -304,7 +312,8 @@ def bench(
                 for r in results
             },
             "pipeline": [
-                {k: v for k, v in asdict(p).items() if k in ("offered_eps", "achieved_eps", "p50_ms", "p95_ms", "p99_ms", "hops")}
+                {k: v for k, v in asdict(p).items() if k in ("offered_eps", "achieved_eps", "p50_ms", "p95_ms", "p99_ms", "hops",
+                                                          "events_per_cpu_s", "loadavg")}
                 for p in pipeline
             ],
             "details": {

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
 import threading
 import time
@@ -32,7 +33,7 @@ from simulator.wire import Clock, EventIds, Templates, json_str
 
 from . import admin, stack
 from .pipeline import Workers
-from .probe import free_port, worker_counters
+from .probe import free_port, scrape, worker_counters
 
 DECISIONS = (ADMITTED, ANOMALIES, BASELINES, TRUST, QUARANTINE)
 RESOURCES = ("gpu-pool", "db-connections", "vector-store", "payments-api")
@@ -53,8 +54,17 @@ class LoadResult:
     quarantines: int  # a healthy fleet should have none: any held intention would stall completion
     # Per decision topic, where its latency goes: p50/p99 ms of the whole (cause's event time -> read back), of
     # the part up to the deciding processor's produce call (its record's CreateTime), and of the rest (the
-    # producer's linger, the broker, the reader's fetch).
+    # producer's flush, the broker, the reader's fetch).
     hops: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    # CPU-seconds the four workers used over the load (offering and draining), and offered events per CPU-second:
+    # on a shared machine, the figure that does not depend on how much of a core each worker got.
+    cpu_s: float = 0.0
+    events_per_cpu_s: float = 0.0
+    # 1-minute load average at the start and at the end of the load.
+    loadavg: tuple[float, float] = (0.0, 0.0)
+    # Per processor over the load: its batches, their mean time (decode to state write) and size, how long the
+    # ordering rule held events (mean ms) and how often it gave up waiting.
+    workers: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 class _Decisions(threading.Thread):
@@ -74,7 +84,10 @@ class _Decisions(threading.Thread):
     def run(self) -> None:
         try:
             while not self._halt.is_set():
-                for msg in self._consumer.consume(1000, timeout=0.1):
+                # The first message, then whatever else has arrived: consume(n, timeout) would wait the whole
+                # timeout for n messages, and that wait would be counted as the pipeline's latency.
+                first = self._consumer.consume(1, timeout=0.1)
+                for msg in first + self._consumer.consume(1000, timeout=0) if first else ():
                     if msg.error():
                         continue
                     arrived = time.time()
@@ -189,10 +202,13 @@ def bench_pipeline(
             done_before = worker_counters(ports["baseline"])[0] or 0.0
             admitted_before = decisions.count(ADMITTED.name)
             quarantines_before = decisions.count(QUARANTINE.name)
+            stats_before, load_before = _worker_stats(ports), os.getloadavg()[0]
             vitals, intentions, start = load.offer(rate, step_s)
             finished, fraction = _wait_done(
                 decisions, workers, ports["baseline"], done_before + vitals, admitted_before + intentions, drain_s
             )
+            spent = _spent(stats_before, _worker_stats(ports))
+            cpu_s = sum(w["cpu_s"] for w in spent.values())
             elapsed = finished - start
             with decisions.lock:
                 window = [s for s in decisions.samples if start <= s[0] < start + step_s]
@@ -207,9 +223,14 @@ def bench_pipeline(
                 completed=fraction >= 1.0,
                 quarantines=decisions.count(QUARANTINE.name) - quarantines_before,
                 hops=_hops(window),
+                cpu_s=round(cpu_s, 2),
+                events_per_cpu_s=round(fraction * (vitals + intentions) / cpu_s, 1) if cpu_s else 0.0,
+                loadavg=(load_before, os.getloadavg()[0]),
+                workers=spent,
             )
             say(
-                f"  achieved {result.achieved_eps:,.0f} events/s, latency p50/p95/p99 "
+                f"  achieved {result.achieved_eps:,.0f} events/s ({result.events_per_cpu_s:,.0f} per CPU-second of "
+                f"the workers, load average {load_before:.1f}-{result.loadavg[1]:.1f}), latency p50/p95/p99 "
                 f"{format_ms(result.p50_ms)}/{format_ms(result.p95_ms)}/{format_ms(result.p99_ms)} ms"
                 + ("" if result.completed else f" (fell behind: {fraction:.0%} done after {drain_s:g} s of draining)")
                 + (f"; {result.quarantines} quarantine decisions (unexpected)" if result.quarantines else "")
@@ -234,6 +255,47 @@ def _wait_done(
             return time.time(), min(1.0, admitted / admitted_target if admitted_target else 1.0,
                                     done / vitals_target if vitals_target else 1.0)  # fmt: skip
         time.sleep(0.05)
+
+
+_STATS = {  # metric sample name -> what it counts
+    "process_cpu_seconds_total": "cpu_s",
+    "chorus_batch_seconds_count": "batches",
+    "chorus_batch_seconds_sum": "batch_s",
+    "chorus_batch_events_sum": "events",
+    "chorus_merge_wait_seconds_count": "holds",
+    "chorus_merge_wait_seconds_sum": "hold_s",
+    "chorus_merge_forced_total": "forced",
+}
+
+
+def _worker_stats(ports: dict[str, int]) -> dict[str, dict[str, float]]:
+    """Each worker's cumulative CPU-seconds, batches, batch time and size, ordering-rule holds (see _STATS)."""
+    stats: dict[str, dict[str, float]] = {}
+    for name, port in ports.items():
+        totals = dict.fromkeys(_STATS.values(), 0.0)
+        for family in scrape(port) or []:
+            for sample in family.samples:
+                if (key := _STATS.get(sample.name)) is not None:
+                    totals[key] += sample.value
+        stats[name] = totals
+    return stats
+
+
+def _spent(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Per worker over one load: CPU-seconds, batches, mean batch ms and size, mean hold ms, forced releases."""
+    spent = {}
+    for name, end in after.items():
+        d = {k: v - before.get(name, {}).get(k, 0.0) for k, v in end.items()}
+        batches = d["batches"]
+        spent[name] = {
+            "cpu_s": round(d["cpu_s"], 2),
+            "batches": batches,
+            "batch_ms": round(1000 * d["batch_s"] / batches, 2) if batches else 0.0,
+            "batch_events": round(d["events"] / batches, 1) if batches else 0.0,
+            "hold_ms": round(1000 * d["hold_s"] / d["holds"], 2) if d["holds"] else 0.0,
+            "forced": d["forced"],
+        }
+    return spent
 
 
 def _hops(samples: list[tuple[float, float, str, float]]) -> dict[str, dict[str, float | None]]:

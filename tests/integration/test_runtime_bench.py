@@ -44,8 +44,13 @@ def test_bench_reports_each_processor_against_the_passthrough_and_the_pipeline_a
     assert all(n > 0 for n in scale["per_worker_events"]) and all(e > 0 for e in scale["per_worker_events_per_cpu_s"])
     assert [load["offered_eps"] for load in report["pipeline"]] == pytest.approx([500, 1000], rel=0.1)
     for load in report["pipeline"]:
-        assert set(load) == {"offered_eps", "achieved_eps", "p50_ms", "p95_ms", "p99_ms", "hops"}
+        assert set(load) == {"offered_eps", "achieved_eps", "p50_ms", "p95_ms", "p99_ms", "hops", "events_per_cpu_s",
+                             "loadavg"}  # fmt: skip
         assert load["achieved_eps"] > 0 and load["p50_ms"] <= load["p95_ms"] <= load["p99_ms"]
+        assert load["events_per_cpu_s"] > 0 and len(load["loadavg"]) == 2
         admitted = load["hops"]["agent.intentions.admitted"]
         assert admitted["n"] > 0 and admitted["to_produce_p50_ms"] is not None
-    assert "ratio" in result.output and "p99 ms" in result.output
+    for load in report["details"]["pipeline"]:  # every worker's batches over the load, from its own metrics
+        assert set(load["workers"]) == {"baseline", "trust", "conflict", "quarantine"}
+        assert load["workers"]["quarantine"]["batches"] > 0 and load["workers"]["baseline"]["cpu_s"] > 0
+    assert "ratio" in result.output and "p99 ms" in result.output and "per CPU-s" in result.output
