@@ -15,8 +15,12 @@ Guarantees, and why they hold:
   agent (co-partitioned topics) meets one writer. Static membership (`group.instance.id`) gives a
   restarted worker its partitions back without waiting out the dead one's session.
 - The source knows, per partition of the processor's own topics, whether everything the broker had
-  at the last fetch has been handed over (partition EOF): the ordering rule holds events while an
-  input still has unread data (`caught_up`).
+  at the last fetch has been handed over: the ordering rule holds events while an input still has
+  unread data (`caught_up`). A partition is caught up when librdkafka reports its end (partition
+  EOF, which comes with the next fetch that finds nothing new), or as soon as the last record handed
+  over is the last one the broker reported (the high watermark of its latest fetch response, cached
+  by librdkafka): under a steady trickle the EOF rarely comes before new data does, and waiting for
+  it held every batch for most of `merge_max_wait_s`.
 - A batch that cannot finish (Redis down past `max.poll.interval.ms`, SIGTERM) is never
   committed: the next owner re-reads it, and the offset fences + compare-and-set make the
   replay harmless. A failed commit is logged and counted, never fatal, for the same reason.
@@ -69,6 +73,8 @@ class ConfluentSource:
         self._processor = processor
         # (topic, partition) of the own topics assigned here -> everything fetched was handed over
         self._at_end: dict[tuple[str, int], bool] = {}
+        # (topic, partition) of the own topics -> the offset after the last record handed over
+        self._next: dict[tuple[str, int], int] = {}
         self._revoked: set[tuple[str, int]] = set()
         self._assigned: list[TopicPartition] = []
         static = {"group.instance.id": instance_id} if instance_id else {}
@@ -118,6 +124,7 @@ class ConfluentSource:
         for tp in partitions:
             if tp.topic in self._own:
                 self._at_end[(tp.topic, tp.partition)] = False
+                self._next.pop((tp.topic, tp.partition), None)
                 self._assigned.append(TopicPartition(tp.topic, tp.partition))
         log.info("partitions assigned", extra={"processor": self._processor, "partitions": _names(partitions)})
         self._held |= {(tp.topic, tp.partition) for tp in partitions}  # cooperative: an increment
@@ -159,6 +166,7 @@ class ConfluentSource:
         # Events of these partitions still held by the caller are dropped (the next owner re-reads them).
         for tp in partitions:
             self._at_end.pop((tp.topic, tp.partition), None)
+            self._next.pop((tp.topic, tp.partition), None)
             self._revoked.add((tp.topic, tp.partition))
         log.info("partitions revoked", extra={"processor": self._processor, "partitions": _names(partitions)})
         self._held -= {(tp.topic, tp.partition) for tp in partitions}
@@ -200,13 +208,24 @@ class ConfluentSource:
                 continue
             if (msg.topic(), msg.partition()) in self._at_end:
                 self._at_end[(msg.topic(), msg.partition())] = False
+                self._next[(msg.topic(), msg.partition())] = msg.offset() + 1
             ts_type, ts = msg.timestamp()
             records.append(
                 Record(
                     msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(), ts / 1000 if ts_type else None
                 )
             )
+        self._settle()
         return records
+
+    def _settle(self) -> None:
+        """Mark caught up the partitions whose last handed-over record is the last their latest fetch
+        response reported. A cached, local read: no broker round trip, and no consume runs meanwhile
+        (batch() has returned from the consumer's thread)."""
+        for key, done in self._at_end.items():
+            if not done and (after := self._next.get(key)) is not None:
+                high = self._consumer.get_watermark_offsets(TopicPartition(*key), cached=True)[1]
+                self._at_end[key] = handed_over_all(after, high)
 
     def caught_up(self) -> bool:
         """Every assigned partition of the own topics has handed over all the broker had at its last fetch."""
@@ -230,6 +249,7 @@ class ConfluentSource:
         for tp in positions:
             await self._call(lambda tp=tp: self._consumer.seek(tp))
             self._at_end[(tp.topic, tp.partition)] = False
+            self._next.pop((tp.topic, tp.partition), None)
 
     def _take(self, max_events: int, within_s: float) -> list[Message]:
         first = self._consumer.consume(1, within_s)
@@ -267,6 +287,12 @@ class ConfluentSource:
             self._consumer.close()
         except Exception as exc:  # closing must not mask the reason we stop
             log.warning("consumer close failed", extra={"error": str(exc)})
+
+
+def handed_over_all(after: int, high: int) -> bool:
+    """Whether a partition whose last handed-over record is at `after - 1` has nothing more that the broker
+    reported: `high` is the high watermark of its latest fetch response (negative while unknown: not judged)."""
+    return high >= 0 and after >= high
 
 
 def _names(partitions: Sequence[TopicPartition]) -> list[str]:
