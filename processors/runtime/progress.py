@@ -52,14 +52,15 @@ class ProgressMarks:
         self._key = marks_key(group)
         self._raise = client.register_script(_RAISE_LUA)
 
-    async def advance(self, highest: Mapping[tuple[str, int], int]) -> None:
+    async def advance(self, highest: Mapping[tuple[str, int], int], pipe: aioredis.client.Pipeline | None = None) -> None:
+        """Raise the marks; with `pipe`, queued on that pipeline (its caller executes it)."""
         if not highest:
             return
         args: list[str | int] = []
         for (topic, partition), offset in highest.items():
             args += [f"{topic}:{partition}", offset]
         try:
-            await self._raise(keys=[self._key], args=args)
+            await self._raise(keys=[self._key], args=args, client=pipe or self._client)
         except (OSError, aioredis.ConnectionError, aioredis.TimeoutError) as exc:
             raise StateUnavailable(f"redis progress mark failed: {exc!r}") from exc
 

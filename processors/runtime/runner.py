@@ -3,7 +3,7 @@
 decode -> group by entity -> one pipeline read of state + fences -> publish any outbox
 left behind -> pure steps in memory -> one pipeline of Lua writes (state + fences + the
 outputs as the entity's outbox, compare-and-set) -> publish the outboxes of the writes that
-won, await delivery -> trim them. So a decision is published only by the worker whose state
+won, await delivery -> trim them, in the round trip that also records the batch's progress marks. So a decision is published only by the worker whose state
 write won (the transactional outbox); a crash between write and publish leaves the outbox in
 Redis and the batch uncommitted, and whoever reads the entity next publishes it first (same
 deterministic event ids: a second publication is a duplicate consumers drop by id). Transient
@@ -138,14 +138,18 @@ class BatchRunner:
         dead += unrouted
         if dead:  # derived from the records alone (ids from their addresses): no entity state to win first
             await self._retrying(partial(self._deliver, self._messages([], dead), [], dead))
+        published: list[tuple[EntityRef, int]] = []  # outboxes delivered, to trim: (entity, version that stored them)
         while pending:
-            pending = await self._retrying(partial(self._apply_once, pending))
+            pending = await self._retrying(partial(self._apply_once, pending, published))
+        marks = None
         if self._marks is not None:  # after the state: Redis holds the mark only if it holds the state
             highest: dict[tuple[str, int], int] = {}
             for rec in records:
                 if rec.offset > highest.get((rec.topic, rec.partition), -1):
                     highest[(rec.topic, rec.partition)] = rec.offset
-            await self._retrying(partial(self._marks.advance, highest))
+            marks = partial(self._marks.advance, highest)
+        # One round trip for both: a batch's last Redis call delays the next batch's events.
+        await self._retrying(partial(self._store.trim, published, then=marks))
         m.BATCH_SECONDS.labels(name).observe(time.perf_counter() - started)
         m.EVENTS_DONE.labels(name).inc(len(records))
 
@@ -190,7 +194,11 @@ class BatchRunner:
                 grouped.setdefault((item.event.run_id, entity), []).append(item)
         return {EntityRef(run_id, entity): items for (run_id, entity), items in grouped.items()}, dead
 
-    async def _apply_once(self, pending: dict[EntityRef, list[_Inbound]]) -> dict[EntityRef, list[_Inbound]]:
+    async def _apply_once(
+        self, pending: dict[EntityRef, list[_Inbound]], published: list[tuple[EntityRef, int]]
+    ) -> dict[EntityRef, list[_Inbound]]:
+        """One read-step-write round; the delivered outboxes are added to `published` (trimmed by the caller:
+        until then a reader of the entity would publish them again, a duplicate by id, as after a crash)."""
         snapshots = await self._store.read(pending, self._parts_asked(pending))
         await self._publish_left_behind(snapshots)
         writes: list[Write] = []
@@ -244,7 +252,7 @@ class BatchRunner:
                 [o for _, p in won for o in p[0]],
                 [d for _, p in won for d in p[1]],
             )
-            await self._store.trim([(w.ref, w.expected_version + 1) for w, _ in won])
+            published += [(w.ref, w.expected_version + 1) for w, _ in won]
         moved = {w.ref: pending[w.ref] for w, r in zip(writes, results, strict=True) if r == VERSION_MOVED}
         if moved:
             m.STATE_CONFLICTS.labels(self._p.name).inc(len(moved))
