@@ -8,7 +8,8 @@ decompresses in its own threads and `consume(n)` hands over a whole batch in one
 Guarantees, and why they hold:
 - Consumer group = the Faust app id; offsets are committed by hand, only for batches whose
   outputs were delivered and whose state was written (auto commit and auto offset store off).
-- `consume`, processing and `commit` run strictly one after another. librdkafka serves
+- `consume`, processing and `commit` run strictly one after another (a completed batch's commit
+  is requested by the next consume call, first thing, on the consumer's thread). librdkafka serves
   rebalance callbacks only inside `consume`, so a partition is never revoked while a batch of
   it is in flight and a completed batch is committed before its partitions can move.
 - Range assignment: partition p of every source goes to the same worker, so every event of one
@@ -105,6 +106,7 @@ class ConfluentSource:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"chorus-{processor}-consumer")
         self._closed = False
         self._held: set[tuple[str, int]] = set()
+        self._to_commit: dict[tuple[str, int], int] = {}  # completed batches' next offsets, not yet requested
 
     async def _call(self, fn, *args):  # type: ignore[no-untyped-def]
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -242,7 +244,11 @@ class ConfluentSource:
         return assigned
 
     async def committed(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
-        return await self._call(lambda: self._consumer.committed(partitions, timeout=10))
+        def read() -> list[TopicPartition]:
+            self._request_commit()
+            return self._consumer.committed(partitions, timeout=10)
+
+        return await self._call(read)
 
     async def rewind(self, positions: list[TopicPartition]) -> None:
         """Read these partitions again from the given offsets (state lost behind the committed offset)."""
@@ -252,23 +258,29 @@ class ConfluentSource:
             self._next.pop((tp.topic, tp.partition), None)
 
     def _take(self, max_events: int, within_s: float) -> list[Message]:
+        self._request_commit()
         first = self._consumer.consume(1, within_s)
         if not first or max_events <= 1:
             return first
         return first + self._consumer.consume(max_events - 1, 0)
 
     async def commit(self, records: Sequence[Record]) -> None:
-        """Commit past the highest offset of each partition in the (completed) batch."""
-        if not records:
-            return
-        high: dict[tuple[str, int], int] = {}
+        """Commit past the highest offset of each partition in the (completed) batch.
+
+        Requested at the start of the next consume, in the same call on the consumer's thread (one
+        thread hop fewer per batch; still before any rebalance callback can run), or on close."""
+        pending = self._to_commit
         for rec in records:
             key = (rec.topic, rec.partition)
-            if rec.offset >= high.get(key, -1):
-                high[key] = rec.offset
-        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in high.items()]
-        # Asynchronous: the outcome arrives in _on_commit; a lost commit only means a harmless replay.
-        await self._call(lambda: self._consumer.commit(offsets=offsets, asynchronous=True))
+            if rec.offset + 1 > pending.get(key, -1):
+                pending[key] = rec.offset + 1
+
+    def _request_commit(self) -> None:
+        """Asynchronous: the outcome arrives in _on_commit; a lost commit only means a harmless replay."""
+        if self._to_commit:
+            offsets = [TopicPartition(t, p, o) for (t, p), o in self._to_commit.items()]
+            self._to_commit = {}
+            self._consumer.commit(offsets=offsets, asynchronous=True)
 
     def _on_commit(self, err: KafkaError | None, _partitions: list[TopicPartition]) -> None:
         if err is None:
@@ -284,6 +296,7 @@ class ConfluentSource:
         self._closed = True
         self._executor.shutdown(wait=True)
         try:
+            self._request_commit()
             self._consumer.close()
         except Exception as exc:  # closing must not mask the reason we stop
             log.warning("consumer close failed", extra={"error": str(exc)})
