@@ -241,14 +241,17 @@ def _build_confluent(
                 health.batch_started()
                 try:
                     done: list[Record] = []
-                    for topic, relay in relays.items():
-                        if mine := [r for r in records if r.topic == topic]:
-                            await relay(mine, sender)
-                            done += mine
                     gate.hold([r for r in records if r.topic not in relays] if relays else records)
                     if released := await gate.release():
                         await runner.process(released)
                         done += released
+                    # Relays last: their copies come back through the broker and are applied on a later
+                    # turn whatever the order here, and relaying first made the copies of the previous
+                    # turn, already fetched, wait for this turn's relay too.
+                    for topic, relay in relays.items():
+                        if mine := [r for r in records if r.topic == topic]:
+                            await relay(mine, sender)
+                            done += mine
                 except Stopping:
                     log.warning("stopping with a batch unfinished; it will be redelivered")
                     return
