@@ -236,7 +236,10 @@ class Settings(BaseSettings):
         description="Consumer-group session timeout: how long a dead worker keeps its partitions.",
     )
     producer_linger_ms: float = Field(
-        default=2.0, ge=0, description="How long the confluent producer of outputs waits to fill a request, in ms."
+        default=2.0,
+        ge=0,
+        description="How long the confluent producer of outputs waits to fill a request, in ms (each batch ends "
+        "with a flush, which sends at once: not on a decision's path).",
     )
 
     # --- baseline processor ---
