@@ -17,9 +17,9 @@ from collections.abc import Mapping, Sequence
 
 import redis.asyncio as aioredis
 
-from .errors import StateUnavailable
+from .scripts import PipelinedScript
 
-_RAISE_LUA = """
+_RAISE = PipelinedScript("""
 for i = 1, #ARGV, 2 do
   local current = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '-1')
   if tonumber(ARGV[i + 1]) > current then
@@ -27,7 +27,7 @@ for i = 1, #ARGV, 2 do
   end
 end
 return 1
-"""
+""")
 
 
 def marks_key(group: str) -> str:
@@ -50,19 +50,15 @@ class ProgressMarks:
     def __init__(self, client: aioredis.Redis, group: str) -> None:
         self._client = client
         self._key = marks_key(group)
-        self._raise = client.register_script(_RAISE_LUA)
 
-    async def advance(self, highest: Mapping[tuple[str, int], int], pipe: aioredis.client.Pipeline | None = None) -> None:
-        """Raise the marks; with `pipe`, queued on that pipeline (its caller executes it)."""
+    def advance(self, highest: Mapping[tuple[str, int], int], pipe: aioredis.client.Pipeline) -> None:
+        """Queue the raise of the marks on `pipe` (StateStore.trim runs it after the batch's trims)."""
         if not highest:
             return
         args: list[str | int] = []
         for (topic, partition), offset in highest.items():
             args += [f"{topic}:{partition}", offset]
-        try:
-            await self._raise(keys=[self._key], args=args, client=pipe or self._client)
-        except (OSError, aioredis.ConnectionError, aioredis.TimeoutError) as exc:
-            raise StateUnavailable(f"redis progress mark failed: {exc!r}") from exc
+        _RAISE.queue(pipe, [self._key], args)
 
     async def read(self, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
         fields = [f"{t}:{p}" for t, p in partitions]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 
@@ -26,11 +26,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import metrics as m
+from . import scripts
 from .errors import StaleFence, StateUnavailable
 from .keys import entity_key, fence_field, history_key, parts_key
 
-_APPLY_LUA = resources.files(__package__).joinpath("lua/apply.lua").read_text()
-_TRIM_LUA = resources.files(__package__).joinpath("lua/trim.lua").read_text()
+_APPLY = scripts.PipelinedScript(resources.files(__package__).joinpath("lua/apply.lua").read_text())
+_TRIM = scripts.PipelinedScript(resources.files(__package__).joinpath("lua/trim.lua").read_text())
 
 APPLIED, VERSION_MOVED, STALE = 1, 0, -1
 
@@ -80,8 +81,7 @@ class StateStore:
         self._redis = client
         self._processor = processor
         self._history_cap = history_cap
-        self._apply = client.register_script(_APPLY_LUA)
-        self._trim = client.register_script(_TRIM_LUA)
+        self._scripts_loaded = False
 
     @property
     def client(self) -> aioredis.Redis:
@@ -134,6 +134,13 @@ class StateStore:
             raise StaleFence(f"fence would move backwards for {stale[:3]}")
         return results
 
+    async def _execute(self, pipe: aioredis.client.Pipeline) -> list:
+        """Execute a pipeline of Lua calls (scripts.py: by SHA, no SCRIPT EXISTS round trip)."""
+        if not self._scripts_loaded:
+            await scripts.load_all(self._redis)
+            self._scripts_loaded = True
+        return await scripts.execute(pipe, self._redis)
+
     async def _write(self, writes: Sequence[Write]) -> list[int]:
         async with self._redis.pipeline(transaction=False) as pipe:
             for w in writes:
@@ -143,13 +150,14 @@ class StateStore:
                 fence_args.append(len(w.parts))
                 for name, value in w.parts.items():
                     fence_args += [name, value]
-                await self._apply(
-                    keys=[
+                _APPLY.queue(
+                    pipe,
+                    [
                         entity_key(self._processor, w.ref.run_id, w.ref.entity),
                         history_key(self._processor, w.ref.run_id, w.ref.entity),
                         parts_key(self._processor, w.ref.run_id, w.ref.entity),
                     ],
-                    args=[
+                    [
                         w.expected_version,
                         w.state_json or "",
                         w.recent_json or "",
@@ -159,14 +167,13 @@ class StateStore:
                         *fence_args,
                         *w.history,
                     ],
-                    client=pipe,
                 )
-            return [int(r) for r in await pipe.execute()]
+            return [int(r) for r in await self._execute(pipe)]
 
     async def trim(
         self,
         published: Sequence[tuple[EntityRef, int]],
-        then: Callable[[aioredis.client.Pipeline], Awaitable[None]] | None = None,
+        then: Callable[[aioredis.client.Pipeline], None] | None = None,
     ) -> None:
         """Remove the outboxes whose messages are published: (entity, version that stored them); `then`
         queues more commands after the trims, in the same pipeline (one round trip for both)."""
@@ -176,12 +183,10 @@ class StateStore:
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for ref, version in published:
-                    await self._trim(
-                        keys=[entity_key(self._processor, ref.run_id, ref.entity)], args=[version], client=pipe
-                    )
+                    _TRIM.queue(pipe, [entity_key(self._processor, ref.run_id, ref.entity)], [version])
                 if then is not None:
-                    await then(pipe)
-                await pipe.execute()
+                    then(pipe)
+                await self._execute(pipe)
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise StateUnavailable(f"redis outbox trim failed: {exc!r}") from exc
         m.STATE_STORE_SECONDS.labels(self._processor, "trim").observe(time.perf_counter() - started)

@@ -96,3 +96,34 @@ def test_a_batch_waits_out_a_redis_outage_and_is_then_applied(services, run_id) 
     errors, score = asyncio.run(scenario())
     assert errors >= 2
     assert score == 100 - TrustPolicy().anomaly_penalty["critical"]
+
+
+def test_a_redis_that_lost_its_lua_scripts_gets_them_again_and_the_batch_applies(services, run_id) -> None:
+    """Pipelines send EVALSHA only (scripts.py): after SCRIPT FLUSH (as after a Redis restart) the
+    NOSCRIPT answer reloads the scripts and the runner's retry applies the batch, once."""
+    anomaly = Anomaly(
+        event_id=f"{run_id}-an", occurred_at=datetime(2026, 1, 1, tzinfo=UTC), run_id=run_id, producer="baseline",
+        agent_id="a1", metric="cpu", value=1, mean=0.3, stddev=0.01, zscore=70, severity="critical",
+        sustained_samples=3,
+    )  # fmt: skip
+    first = Record(ANOMALIES.name, 0, 10, b"a1", encode(anomaly))
+    again = Record(ANOMALIES.name, 0, 11, b"a1", encode(anomaly.model_copy(update={"event_id": f"{run_id}-an2"})))
+
+    async def scenario() -> tuple[float, tuple[str, ...], int]:
+        client = aioredis.Redis.from_url(services.redis_url)
+        store = StateStore(client, "trust", 10)
+        runner = BatchRunner(
+            make_processor(TrustPolicy()), store, ConfluentSender(services.kafka), run_id=run_id, max_backoff_s=0.2
+        )
+        errors_before = m.REDIS_ERRORS.labels("trust")._value.get()
+        await runner.process([first])  # loads the scripts, applies
+        await client.script_flush()
+        await asyncio.wait_for(runner.process([again]), 15)  # NOSCRIPT, reloaded, retried
+        errors = m.REDIS_ERRORS.labels("trust")._value.get() - errors_before
+        snapshot = await store.get(run_id, "a1")
+        await client.aclose()
+        return errors, snapshot.recent_ids, snapshot.fence(ANOMALIES.name, 0)
+
+    errors, applied, fence = asyncio.run(scenario())
+    assert errors == 1  # the one NOSCRIPT answer
+    assert applied == (f"{run_id}-an", f"{run_id}-an2") and fence == 11  # both applied, each once
