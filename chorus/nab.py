@@ -92,8 +92,16 @@ def detect(stamps: list[str], values: list[float], cfg: BaselineConfig) -> list[
     for out in result.outputs:
         if isinstance(out.event, Anomaly):
             i = row[out.event.causation_ids[-1]]
-            scores[i] = max(scores[i], SEVERITY_SCORE[out.event.severity])
+            scores[i] = max(scores[i], row_score(out.event))
     return scores
+
+
+def row_score(anomaly: Anomaly) -> float:
+    """The Anomaly's surprise mapped monotonically into NAB's [0, 1] (s / (s + 10)), so that NAB's threshold
+    optimiser chooses how improbable a published anomaly must be to count; its severity if it has none."""
+    if anomaly.surprise is None:
+        return SEVERITY_SCORE[anomaly.severity]
+    return anomaly.surprise / (anomaly.surprise + 10.0)
 
 
 def windows(nab: Path) -> dict[str, list[tuple[str, str]]]:

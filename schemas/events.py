@@ -74,6 +74,11 @@ class Anomaly(Event):
     zscore: float
     severity: Severity
     sustained_samples: int = Field(ge=1, description="Consecutive deviating samples that raised it.")
+    surprise: NonNegative | None = Field(
+        default=None,
+        description="-log10 of the probability of a value at least this extreme under the learned model: "
+        "the severity is banded from it (None from producers that do not compute it).",
+    )
     upstream_degraded: Probability | None = Field(
         default=None, description="The sample's upstream_degraded: a symptom a degraded upstream may explain."
     )

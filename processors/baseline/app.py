@@ -21,6 +21,7 @@ def config_from(settings: Settings) -> BaselineConfig:
         surprise=settings.baseline_surprise,
         spike=settings.baseline_spike_surprise,
         sustain=settings.baseline_sustain_samples,
+        gap=settings.baseline_gap_samples,
         clear=settings.baseline_clear_samples,
         severity_surprise=settings.baseline_severity_surprise,
         relearn=settings.baseline_relearn_samples,

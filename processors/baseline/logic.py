@@ -80,7 +80,7 @@ CRITICAL_BEYOND: dict[str, tuple[Literal["ratio", "rise"], float]] = {
 @dataclass(frozen=True)
 class BaselineConfig:
     warmup: int = 15
-    window: int = 500
+    window: int = 1000
     fast_alpha: float = 0.3
     tail_u: float = 2.0
     clip: float = 3.0
@@ -88,6 +88,7 @@ class BaselineConfig:
     surprise: float = 3.0
     spike: float = 5.0
     sustain: int = 2
+    gap: int = 2
     clear: int = 5
     severity_surprise: tuple[float, float, float] = (6.0, 10.0, 20.0)
     relearn: int = 300
@@ -466,8 +467,12 @@ def _judge(
     if not ms.anomalous:
         if not deviates:
             if ms.deviating:
-                _end_episode(ms, held, cfg)
+                # A noisy deviation dips back for a sample or two: it is over only after `gap` normal ones.
+                ms.normal += 1
+                if ms.normal > cfg.gap:
+                    _end_episode(ms, held, cfg)
             return None, False, False
+        ms.normal = 0
         ms.deviating += 1
         ms.streak_ids = (*ms.streak_ids, v.event_id)[-cfg.sustain :]
         # One sample of extreme improbability is news at once; a modest deviation must persist.
@@ -476,7 +481,7 @@ def _judge(
         ms.anomalous, ms.severity, ms.normal = True, judged_severity(metric, x, surprise, ms.mean, cfg), 0
         if ms.quiet and SEVERITIES.index(ms.severity) <= SEVERITIES.index(ms.reported or "low"):
             return None, False, True  # the same burst again, just reported: an episode, not news
-        return _report(ms, metric, x, z, v, ms.severity, cfg), False, True
+        return _report(ms, metric, x, z, v, ms.severity, surprise, cfg), False, True
     if not deviates:
         ms.normal += 1
         if ms.normal >= cfg.clear:
@@ -493,18 +498,20 @@ def _judge(
     if SEVERITIES.index(sev) > SEVERITIES.index(ms.severity or "low"):
         # An escalating infection is news; a steady one is not re-announced every tick.
         ms.severity = sev
-        return _report(ms, metric, x, z, v, sev, cfg), False, True
+        return _report(ms, metric, x, z, v, sev, surprise, cfg), False, True
     return None, False, True
 
 
 def _report(
-    ms: MetricState, metric: Metric, x: float, z: float, v: Vitals, sev: Severity, cfg: BaselineConfig
+    ms: MetricState, metric: Metric, x: float, z: float, v: Vitals, sev: Severity, surprise: float, cfg: BaselineConfig
 ) -> Anomaly:
     ms.quiet, ms.reported = cfg.suppress, sev
-    return _anomaly(ms, metric, x, z, v, sev, ms.deviating)
+    return _anomaly(ms, metric, x, z, v, sev, ms.deviating, surprise)
 
 
-def _anomaly(ms: MetricState, metric: Metric, x: float, z: float, v: Vitals, sev: Severity, sustained: int) -> Anomaly:
+def _anomaly(
+    ms: MetricState, metric: Metric, x: float, z: float, v: Vitals, sev: Severity, sustained: int, surprise: float
+) -> Anomaly:
     return Anomaly(
         event_id=derive_event_id(PRODUCER, "anomaly", v.event_id, metric),
         occurred_at=v.occurred_at,
@@ -519,6 +526,7 @@ def _anomaly(ms: MetricState, metric: Metric, x: float, z: float, v: Vitals, sev
         zscore=_finite(z),
         severity=sev,
         sustained_samples=sustained,
+        surprise=_finite(surprise),
         upstream_degraded=v.upstream_degraded,
     )
 

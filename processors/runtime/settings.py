@@ -245,7 +245,7 @@ class Settings(BaseSettings):
     # --- baseline processor ---
     baseline_warmup_samples: int = Field(default=15, ge=2, description="Samples learned before detection starts.")
     baseline_window: int = Field(
-        default=500, ge=2, description="Effective memory of the running mean/variance, in samples."
+        default=1000, ge=2, description="Effective memory of the running mean/variance, in samples."
     )
     baseline_fast_alpha: float = Field(
         default=0.3, gt=0, le=1, description="Weight of the newest sample in the short-memory level (the jump channel)."
@@ -266,7 +266,10 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="Surprise at which a single sample raises an anomaly at once."
     )
     baseline_sustain_samples: int = Field(
-        default=2, ge=1, description="Consecutive deviating samples that raise an anomaly."
+        default=2, ge=1, description="Deviating samples (gaps of up to baseline_gap_samples allowed) that raise an anomaly."
+    )
+    baseline_gap_samples: int = Field(
+        default=2, ge=0, description="Normal samples a deviation may dip back for before it is over (noisy shifts)."
     )
     baseline_clear_samples: int = Field(
         default=5, ge=1, description="Consecutive normal samples that end an anomaly (and unfreeze the baseline)."

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processors.baseline import AgentBaseline, BaselineConfig, observe
-from processors.baseline.logic import MetricState, learn, step
+from processors.baseline.logic import MetricState, judged_severity, learn, step
 from schemas import Anomaly, BaselineSnapshot, QuarantineDecision, Vitals
 
 CFG = BaselineConfig()
@@ -97,6 +97,22 @@ def test_a_modest_deviation_must_persist_to_be_an_anomaly() -> None:
     _, held = feed([vitals(100 + i, 118.0) for i in range(CFG.sustain)], state)
     assert anomalies(once) == []
     assert [a.sustained_samples for a in anomalies(held)] == [CFG.sustain]
+
+
+def test_a_noisy_shift_that_dips_back_between_deviating_samples_is_still_a_deviation() -> None:
+    # occupancy_6005 on NAB: a lasting shift whose samples alternate with ordinary ones.
+    dipping = [vitals(100 + i, 118.0 if i % 2 == 0 else 100.0) for i in range(2 * CFG.sustain)]
+    apart = [vitals(100 + i, 118.0 if i % (CFG.gap + 2) == 0 else 100.0) for i in range(4 * (CFG.gap + 2))]
+    assert len(anomalies(feed(dipping, warmed())[1])) == 1
+    assert anomalies(feed(apart, warmed())[1]) == []  # blips further apart than `gap` are separate blips
+
+
+def test_an_anomaly_carries_how_improbable_it_was_and_its_severity_is_banded_from_that() -> None:
+    base = warmed()
+    for spike in (122.5, 140.0, 160.0, 1100.0):
+        (found,) = anomalies(feed([vitals(100 + i, spike) for i in range(4)], base)[1])
+        assert found.surprise is not None and found.surprise >= CFG.surprise
+        assert found.severity == judged_severity("latency_ms", found.value, found.surprise, found.mean, CFG)
 
 
 def test_severity_grows_with_the_deviation() -> None:
