@@ -29,6 +29,8 @@ def config_from(settings: Settings) -> BaselineConfig:
         min_rel_stddev=settings.baseline_min_rel_stddev,
         snapshot_every=settings.baseline_snapshot_every,
         suppress=settings.baseline_suppress_samples,
+        seen_before=settings.baseline_seen_before,
+        bursts=settings.baseline_bursts,
         season_bucket_s=settings.baseline_season_bucket_s,
         season_days=settings.baseline_season_days,
         season_window=settings.baseline_season_window,

@@ -106,6 +106,10 @@ class BaselineConfig:
     # After a report, a new episode of the same metric no more severe is not re-announced for this many
     # samples (one burst, one report; trust charges one incident once anyway).
     suppress: int = 30
+    # A deviation no larger than `seen_before` earlier ones within the last `window` samples is not news:
+    # its surprise is at most -log10(seen / window) (a burst that keeps coming back, however far).
+    seen_before: int = 2
+    bursts: int = 8
     season_normal: float = 2.0  # |z| against the season under which a sample is what this time of day looks like
     critical_beyond: Envelope = field(default_factory=lambda: dict(CRITICAL_BEYOND))
 
@@ -148,6 +152,9 @@ class MetricState:
     reported: Severity | None = None
     # Time-of-day bucket -> [distinct days seen, last day, count, mean, m2]: at most 86400/season_bucket_s.
     season: dict[int, list[float]] = field(default_factory=dict)
+    # Recent deviations' peaks, [sample number when it ended, peak level |z|, peak jump |z|], at most
+    # `bursts` of them within the last `window` samples: how often something this far has been seen.
+    bursts: list[list[float]] = field(default_factory=list)
 
     def stddev(self) -> float:
         return math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 0.0
@@ -157,7 +164,7 @@ class MetricState:
             self.count, self.mean, self.m2, self.fast, self.rdev, self.l_exceed, self.l_excess, self.j_exceed,
             self.j_excess, self.deviating, self.normal, self.anomalous, self.severity, self.streak_ids,
             self.peak_level, self.peak_jump, self.s_exceed, self.s_excess, self.peak_season, self.s_run, self.quiet,
-            self.reported, {k: list(b) for k, b in self.season.items()},
+            self.reported, {k: list(b) for k, b in self.season.items()}, [list(b) for b in self.bursts],
         )  # fmt: skip
 
 
@@ -372,7 +379,7 @@ def _observe(state: AgentBaseline, v: Vitals, cfg: BaselineConfig) -> list[Outpu
         from_fast, from_mean = x - fast, x - mean
         zj = (from_mean if abs(from_mean) < abs(from_fast) else from_fast) / jd
         season = season_z(ms, x, key, cfg) if ms.season else None
-        anomaly, relearn, deviates = _judge(ms, metric, x, zl, zj, season, v, state.held, cfg)
+        anomaly, relearn, deviates = _judge(ms, metric, x, zl, zj, season, v, state.held, state.samples, cfg)
         # The level and jump scales stay valid for the learning below: _judge touches streaks and tails only.
         judged[metric] = (x, (zl, zj, season[0] if season else None, deviates, sd, jd))
         if anomaly is not None:
@@ -422,13 +429,30 @@ def _observe(state: AgentBaseline, v: Vitals, cfg: BaselineConfig) -> list[Outpu
     return outputs
 
 
-def _end_episode(ms: MetricState, held: bool, cfg: BaselineConfig) -> None:
-    """A deviation is over. Unless the agent is quarantined, its peak is one observation of the tails:
-    a burst that keeps coming back becomes normal; an infection held in quarantine never does."""
+def _end_episode(ms: MetricState, held: bool, now: int, cfg: BaselineConfig) -> None:
+    """A deviation is over. Unless the agent is quarantined, its peak is one observation of the tails and
+    one remembered burst: a burst that keeps coming back becomes normal; an infection held in quarantine
+    never does."""
     if not held:
         _learn_tail(ms, ms.peak_level, ms.peak_jump, ms.peak_season or None, cfg)
+        ms.bursts = [b for b in ms.bursts if now - b[0] < cfg.window][-(cfg.bursts - 1) :]
+        ms.bursts.append([float(now), ms.peak_level, ms.peak_jump])
     ms.anomalous, ms.severity, ms.normal, ms.deviating, ms.streak_ids = False, None, 0, 0, ()
     ms.peak_level = ms.peak_jump = ms.peak_season = 0.0
+
+
+def _seen_before(
+    ms: MetricState, zl: float, zj: float, sl: float, sj: float, now: int, cfg: BaselineConfig
+) -> tuple[float, float]:
+    """Each channel's surprise, capped by how often a deviation at least this far ended in the last window."""
+    recent = [b for b in ms.bursts if now - b[0] < cfg.window]
+    seen_l = sum(b[1] >= abs(zl) for b in recent)
+    seen_j = sum(b[2] >= abs(zj) for b in recent)
+    if seen_l >= cfg.seen_before:
+        sl = min(sl, -math.log10(seen_l / cfg.window))
+    if seen_j >= cfg.seen_before:
+        sj = min(sj, -math.log10(seen_j / cfg.window))
+    return sl, sj
 
 
 def _judge(
@@ -440,12 +464,15 @@ def _judge(
     season: tuple[float, float] | None,
     v: Vitals,
     held: bool,
+    now: int,
     cfg: BaselineConfig,
 ) -> tuple[Anomaly | None, bool, bool]:
     """Advance one metric's streaks in place: the Anomaly to publish (if any), whether to re-learn, and
     whether the sample deviates."""
     sl = tail_surprise(zl, ms.l_exceed, ms.l_excess, cfg)
     sj = tail_surprise(zj, ms.j_exceed, ms.j_excess, cfg)
+    if ms.bursts and max(sl, sj) >= cfg.surprise:
+        sl, sj = _seen_before(ms, zl, zj, sl, sj, now, cfg)
     ss, zs = 0.0, None
     if season is not None:
         zs, near = season
@@ -470,7 +497,7 @@ def _judge(
                 # A noisy deviation dips back for a sample or two: it is over only after `gap` normal ones.
                 ms.normal += 1
                 if ms.normal > cfg.gap:
-                    _end_episode(ms, held, cfg)
+                    _end_episode(ms, held, now, cfg)
             return None, False, False
         ms.normal = 0
         ms.deviating += 1
@@ -485,14 +512,14 @@ def _judge(
     if not deviates:
         ms.normal += 1
         if ms.normal >= cfg.clear:
-            _end_episode(ms, held, cfg)
+            _end_episode(ms, held, now, cfg)
         return None, False, False
     ms.normal = 0
     ms.deviating += 1
     ms.streak_ids = (*ms.streak_ids, v.event_id)[-cfg.sustain :]
     if ms.deviating >= cfg.relearn and not held:
         # Deviating this long without a quarantine is the metric's new normal: re-learn it.
-        _end_episode(ms, True, cfg)
+        _end_episode(ms, True, now, cfg)
         return None, True, True
     sev = judged_severity(metric, x, surprise, ms.mean, cfg)
     if SEVERITIES.index(sev) > SEVERITIES.index(ms.severity or "low"):

@@ -292,6 +292,10 @@ class Settings(BaseSettings):
     baseline_suppress_samples: int = Field(
         default=30, ge=0, description="After a report, a new episode no more severe is not re-announced for N samples."
     )
+    baseline_seen_before: int = Field(
+        default=2, ge=1, description="A deviation no larger than this many earlier ones in the window is not news."
+    )
+    baseline_bursts: int = Field(default=8, ge=1, description="Deviation peaks remembered per metric.")
     baseline_season_bucket_s: int = Field(
         default=1800, ge=0, description="Seasonal profile: time-of-day bucket width in seconds of event time (0: off)."
     )

@@ -107,6 +107,18 @@ def test_a_noisy_shift_that_dips_back_between_deviating_samples_is_still_a_devia
     assert anomalies(feed(apart, warmed())[1]) == []  # blips further apart than `gap` are separate blips
 
 
+def test_a_burst_seen_before_within_the_window_is_not_news_but_a_larger_one_is() -> None:
+    # Twitter_volume_UPS on NAB: spikes of ~80 sd every few hundred samples are how the series lives.
+    state, reports = warmed(), []
+    for k in range(CFG.seen_before + 2):
+        calm = [vitals(101 + 40 * k + i, 100.0, jitter=(i % 5) - 2.0) for i in range(39)]
+        state, out = feed([vitals(100 + 40 * k, 400.0 - 5 * k), *calm], state)  # each burst no larger than the last
+        reports.append(len(anomalies(out)))
+    _, larger = feed([vitals(300, 2000.0)], state)
+    assert reports == [1] * CFG.seen_before + [0, 0]
+    assert len(anomalies(larger)) == 1
+
+
 def test_an_anomaly_carries_how_improbable_it_was_and_its_severity_is_banded_from_that() -> None:
     base = warmed()
     for spike in (122.5, 140.0, 160.0, 1100.0):
