@@ -54,7 +54,7 @@ def eval_detector(nab_path: Path, json_out: Path | None, results: Path | None, n
 
     Every NAB series is fed to the pure detector with the processor's settings (the
     CHORUS_BASELINE_* environment applies) as one agent's latency_ms; a row's score is the
-    severity of the Anomaly it published there (0.25 low ... 1.0 critical, 0 none). NAB's
+    surprise s of the Anomaly it published there as s / (s + 10) (0 where none). NAB's
     run.py then runs its windowed-Gaussian and null detectors, optimises thresholds and
     scores all three with the standard, low-FP and low-FN profiles. NAB's code runs from
     the checkout in its own Python (--nab-venv, created on first use: NAB needs pandas<2).

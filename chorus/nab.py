@@ -2,9 +2,9 @@
 
 Each NAB series is fed to the pure detector (processors.baseline.logic.step, default
 settings) as one agent's `latency_ms`, the other vitals constant. A row's anomaly score
-is the severity of the Anomaly the detector emitted at that row (low 0.25, medium 0.5,
-high 0.75, critical 1.0; 0 where it emitted none), so NAB's threshold optimiser can only
-choose which severities count: the detections are exactly what the processor publishes.
+is the surprise of the Anomaly the detector emitted at that row, s / (s + 10) (0 where it
+emitted none), so NAB's threshold optimiser chooses how improbable a published anomaly
+must be to count: the detections are exactly what the processor publishes.
 NAB's scorer, its windowed-Gaussian reference detector and its null detector run from
 the checkout, in their own Python (NAB needs pandas < 2), never copied into Chorus.
 """

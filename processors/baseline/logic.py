@@ -16,15 +16,19 @@ alarming on them; a quiet one keeps a light tail and a small change is news.
 
 A sample deviates at surprise >= `surprise`; an Anomaly is raised at once when one sample
 reaches `spike` (a one-sample spike of extreme size is an anomaly), or after `sustain`
-deviating samples; `clear` normal samples end it. Severity comes from the surprise
-(`severity_surprise`), not from constants of the simulator.
+deviating samples, up to `gap` normal samples between them (a noisy shift dips back);
+`clear` normal samples end it. A deviation no larger than `seen_before` episodes that
+ended within the last `window` samples is not news: its surprise is capped at
+-log10(seen / window). Severity comes from the surprise (`severity_surprise`), not from
+constants of the simulator; the Anomaly carries the surprise itself.
 
 What is learned, and when (the rule):
 - While any metric of an agent is anomalous the whole agent's baseline is frozen, and a
   deviating sample is never learned into the level or the tail: an infection is never
   learned as normal while it is being handled.
-- When a deviation episode ends, its peak counts as one observation of the tail (so a
-  burst that keeps coming back becomes normal), unless the agent is quarantined.
+- When a deviation episode ends, its peak counts as one observation of the tail and one
+  remembered burst (so a burst that keeps coming back becomes normal), unless the agent
+  is quarantined.
 - A metric that deviates for `relearn` samples in a row while its agent is not
   quarantined has a new normal: its level restarts from the current value (a new
   warm-up), its tail is kept, and the baseline snapshot says so (`relearned`). Quarantine
