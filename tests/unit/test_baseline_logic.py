@@ -349,7 +349,7 @@ def test_an_infection_under_quarantine_is_never_learned(infected: list[float], r
     result = step("a1", base, events, CFG)
     after = result.state.metrics["latency_ms"]
     assert not any(isinstance(o.event, BaselineSnapshot) and o.event.relearned for o in result.outputs)
-    tails = ("mean", "m2", "l_exceed", "l_excess", "j_exceed", "j_excess", "s_exceed", "s_excess", "season")
+    tails = ("mean", "m2", "l_exceed", "l_excess", "j_exceed", "j_excess", "s_exceed", "s_excess", "season", "bursts")
     assert [getattr(after, k) for k in tails] == [getattr(learned, k) for k in tails]
     # Released while still infected, the deviation is still news: the infection was not learned.
     released = step("a1", result.state, [decision(10**6, "release"), vitals(10**6 + 1, infected[0])], CFG)
