@@ -439,17 +439,21 @@ def _end_episode(ms: MetricState, held: bool, now: int, cfg: BaselineConfig) -> 
     never does."""
     if not held:
         _learn_tail(ms, ms.peak_level, ms.peak_jump, ms.peak_season or None, cfg)
-        ms.bursts = [b for b in ms.bursts if now - b[0] < cfg.window][-(cfg.bursts - 1) :]
-        ms.bursts.append([float(now), ms.peak_level, ms.peak_jump])
+        ms.bursts = [*_recent(ms, now, cfg)[-(cfg.bursts - 1) :], [float(now), ms.peak_level, ms.peak_jump]]
     ms.anomalous, ms.severity, ms.normal, ms.deviating, ms.streak_ids = False, None, 0, 0, ()
     ms.peak_level = ms.peak_jump = ms.peak_season = 0.0
+
+
+def _recent(ms: MetricState, now: int, cfg: BaselineConfig) -> list[list[float]]:
+    """The remembered bursts that ended within the last `window` samples."""
+    return [b for b in ms.bursts if now - b[0] < cfg.window]
 
 
 def _seen_before(
     ms: MetricState, zl: float, zj: float, sl: float, sj: float, now: int, cfg: BaselineConfig
 ) -> tuple[float, float]:
     """Each channel's surprise, capped by how often a deviation at least this far ended in the last window."""
-    recent = [b for b in ms.bursts if now - b[0] < cfg.window]
+    recent = _recent(ms, now, cfg)
     seen_l = sum(b[1] >= abs(zl) for b in recent)
     seen_j = sum(b[2] >= abs(zj) for b in recent)
     if seen_l >= cfg.seen_before:

@@ -3,11 +3,12 @@
 decode -> group by entity -> one pipeline read of state + fences -> publish any outbox
 left behind -> pure steps in memory -> one pipeline of Lua writes (state + fences + the
 outputs as the entity's outbox, compare-and-set) -> publish the outboxes of the writes that
-won, await delivery -> trim them, in the round trip that also records the batch's progress marks. So a decision is published only by the worker whose state
-write won (the transactional outbox); a crash between write and publish leaves the outbox in
-Redis and the batch uncommitted, and whoever reads the entity next publishes it first (same
-deterministic event ids: a second publication is a duplicate consumers drop by id). Transient
-Redis/Kafka errors are retried with backoff until they pass; an event is never skipped.
+won, await delivery -> trim them, in the round trip that also records the batch's progress
+marks. So a decision is published only by the worker whose state write won (the transactional
+outbox); a crash between write and publish leaves the outbox in Redis and the batch
+uncommitted, and whoever reads the entity next publishes it first (same deterministic event
+ids: a second publication is a duplicate consumers drop by id). Transient Redis/Kafka errors
+are retried with backoff until they pass; an event is never skipped.
 """
 
 from __future__ import annotations
