@@ -235,7 +235,7 @@ def bench(
        pre-filled topic (the ceiling for Python here), a bare Faust take_events loop,
        and the processor itself in its own process; events/s, events per CPU-second,
        and the processor's ratio to the passthrough (target >= 50%).
-    2. The full pipeline (all four processors) at fixed offered loads: achieved events/s
+    2. The full pipeline (the four processors and healing) at fixed offered loads: achieved events/s
        and event-to-decision latency p50/p95/p99.
     """
     chosen = [] if names == "none" else [n.strip() for n in names.split(",") if n.strip()]
@@ -295,6 +295,8 @@ def bench(
             for name, w in p.workers.items():
                 click.echo(f"{p.offered_eps:>10,.0f}  {name:<11}{w['cpu_s']:>7.1f}{w['batches']:>8,.0f}"
                            f"{w['batch_ms']:>8.1f} / {w['batch_events']:<7.1f}{w['hold_ms']:>6.1f}{w['forced']:>6,.0f}")  # fmt: skip
+            for name, cpu_s in p.services_cpu_s.items():
+                click.echo(f"{p.offered_eps:>10,.0f}  {name:<11}{cpu_s:>7.1f}  (the local service)")
         click.echo("\nwhere a decision's latency goes, ms p50/p99: whole = up to the processor's produce + after it")
         for p in pipeline:
             for topic, h in p.hops.items():

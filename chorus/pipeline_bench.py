@@ -1,9 +1,9 @@
 """The full pipeline under fixed offered loads: achieved events/s and event-to-decision latency.
 
-All four processors run as their own processes. For each offered load a paced producer
-writes a fleet's vitals and intentions for `step_s` seconds with event time = wall time,
-so a decision's latency is simply when it arrived minus its `occurred_at` (which the
-processors take from its causes). A load is done when the gate has admitted every
+All the processors (the four deciding ones and healing) run as their own processes. For
+each offered load a paced producer writes a fleet's vitals and intentions for `step_s`
+seconds with event time = wall time, so a decision's latency is simply when it arrived
+minus its `occurred_at` (which the processors take from its causes). A load is done when the gate has admitted every
 intention offered (none is quarantined: the load is a healthy fleet) and baseline has
 completed every vitals sample; achieved = offered events / time to done. A load the
 pipeline cannot keep up with is cut off after `drain_s`, and achieved counts what it
@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 from confluent_kafka import Consumer, Producer
@@ -56,12 +57,15 @@ class LoadResult:
     # the part up to the deciding processor's produce call (its record's CreateTime), and of the rest (the
     # producer's flush, the broker, the reader's fetch).
     hops: dict[str, dict[str, float | None]] = field(default_factory=dict)
-    # CPU-seconds the four workers used over the load (offering and draining), and offered events per CPU-second:
-    # on a shared machine, the figure that does not depend on how much of a core each worker got.
+    # CPU-seconds the workers (healing included) used over the load (offering and draining), and offered events
+    # per CPU-second: on a shared machine, the figure that does not depend on how much of a core each worker got.
     cpu_s: float = 0.0
     events_per_cpu_s: float = 0.0
     # 1-minute load average at the start and at the end of the load.
     loadavg: tuple[float, float] = (0.0, 0.0)
+    # CPU-seconds the local Kafka broker and Redis used over the load (when `chorus stack` started them): on one
+    # host they share the cores with the workers.
+    services_cpu_s: dict[str, float] = field(default_factory=dict)
     # Per processor over the load: its batches, their mean time (decode to state write) and size, how long the
     # ordering rule held events (mean ms) and how often it gave up waiting.
     workers: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -186,10 +190,10 @@ def bench_pipeline(
     # default capacity the conflict processor would rightly quarantine claimants, and their held
     # intentions would never reach the admitted topic.)
     workers.env["CHORUS_CONFLICT_CAPACITIES"] = json.dumps(dict.fromkeys(RESOURCES, AMPLE_CAPACITY))
-    ports = {name: free_port() for name in ("baseline", "trust", "conflict", "quarantine")}
+    ports = {name: free_port() for name in workers.names}
     results = []
     with contextlib.ExitStack() as cleanup:  # every clean-up runs, even when one fails
-        say("starting the four processors ...")
+        say(f"starting the processors ({', '.join(workers.names)}) ...")
         cleanup.callback(workers.stop)
         workers.start(ports)
         workers.wait_ready(say)
@@ -203,6 +207,7 @@ def bench_pipeline(
             admitted_before = decisions.count(ADMITTED.name)
             quarantines_before = decisions.count(QUARANTINE.name)
             stats_before, load_before = _worker_stats(ports), os.getloadavg()[0]
+            services_before = _services_cpu_s()
             vitals, intentions, start = load.offer(rate, step_s)
             finished, fraction = _wait_done(
                 decisions, workers, ports["baseline"], done_before + vitals, admitted_before + intentions, drain_s
@@ -227,6 +232,11 @@ def bench_pipeline(
                 events_per_cpu_s=round(fraction * (vitals + intentions) / cpu_s, 1) if cpu_s else 0.0,
                 loadavg=(load_before, os.getloadavg()[0]),
                 workers=spent,
+                services_cpu_s={
+                    name: round(cpu - services_before[name], 2)
+                    for name, cpu in _services_cpu_s().items()
+                    if name in services_before
+                },
             )
             say(
                 f"  achieved {result.achieved_eps:,.0f} events/s ({result.events_per_cpu_s:,.0f} per CPU-second of "
@@ -239,6 +249,18 @@ def bench_pipeline(
             if not result.completed:
                 break  # higher loads would only fall further behind and delay the report
     return results
+
+
+def _services_cpu_s() -> dict[str, float]:
+    """CPU-seconds so far of each local service (Linux /proc; nothing elsewhere or for external services)."""
+    spent = {}
+    for name, pid in stack.local_pids().items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        spent[name] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return spent
 
 
 def _wait_done(

@@ -358,6 +358,11 @@ def up(say: Say = print, *, secure: bool | None = None) -> dict[str, Service]:
     return use
 
 
+def local_pids() -> dict[str, int]:
+    """The pids of the services `up` started that still run (none for an external service)."""
+    return {name: svc.pid for name, svc in _load().items() if svc.pid is not None and svc.ours()}
+
+
 @contextlib.contextmanager
 def running(say: Say = print) -> Iterator[tuple[str, str]]:
     """Kafka bootstrap and Redis URL for the length of one command; whatever this call had
