@@ -7,7 +7,7 @@ from datetime import datetime
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from processors.runtime.kafka import end_offsets
+from processors.runtime.kafka import end_offsets, take
 from processors.runtime.security import client_config
 
 from .recording import Record, occurred_at
@@ -50,7 +50,7 @@ def capture(
     try:
         consumer.assign([TopicPartition(t, p, begin.get((t, p), OFFSET_BEGINNING)) for (t, p) in sorted(todo)])
         while todo:
-            for msg in consumer.consume(2000, timeout=1.0):
+            for msg in take(consumer, 2000, 1.0):
                 if msg.error():
                     if msg.error().code() == KafkaError._PARTITION_EOF:
                         todo.pop((msg.topic(), msg.partition()), None)

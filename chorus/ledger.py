@@ -20,6 +20,7 @@ from datetime import datetime
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from processors.runtime.kafka import take
 from processors.runtime.security import client_config
 from processors.runtime.topics import probe_consumer, serving_end_offsets
 from schemas import (
@@ -209,7 +210,7 @@ def read_decisions(
         if not remaining:
             ledger.mark_caught_up()
         while remaining or (follow is not None and follow()):
-            for msg in consumer.consume(5000, timeout=_CATCH_UP_POLL_S if remaining else _FOLLOW_POLL_S):
+            for msg in take(consumer, 5000, _CATCH_UP_POLL_S if remaining else _FOLLOW_POLL_S):
                 if msg.error():
                     continue
                 where = (msg.topic(), msg.partition())
@@ -276,7 +277,7 @@ def find_inputs(bootstrap: str, agent: str, ids: Iterable[str], around_ms: tuple
         consumer.assign([tp for tp, _ in bounds])
         remaining = {(tp.topic, tp.partition): last for tp, last in bounds}
         while remaining and len(found) < len(wanted):
-            for msg in consumer.consume(5000, timeout=_CATCH_UP_POLL_S):
+            for msg in take(consumer, 5000, _CATCH_UP_POLL_S):
                 if msg.error():
                     continue
                 where = (msg.topic(), msg.partition())

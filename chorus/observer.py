@@ -9,7 +9,7 @@ from datetime import datetime
 
 from confluent_kafka import Consumer
 
-from processors.runtime.kafka import end_offsets
+from processors.runtime.kafka import end_offsets, take
 from processors.runtime.security import client_config
 from schemas import (
     ADMITTED,
@@ -162,7 +162,7 @@ class Observer(threading.Thread):
     def run(self) -> None:
         try:
             while not self._halt.is_set():
-                for msg in self._consumer.consume(500, timeout=0.2):
+                for msg in take(self._consumer, 500, 0.2):
                     if msg.error():
                         continue
                     try:

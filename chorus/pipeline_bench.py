@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from confluent_kafka import Consumer, Producer
 
-from processors.runtime.kafka import end_offsets
+from processors.runtime.kafka import end_offsets, take
 from processors.runtime.security import client_config
 from schemas import ADMITTED, ANOMALIES, BASELINES, PARTITIONER, QUARANTINE, TRUST, Event, decode
 from simulator.wire import Clock, EventIds, Templates, json_str
@@ -88,10 +88,7 @@ class _Decisions(threading.Thread):
     def run(self) -> None:
         try:
             while not self._halt.is_set():
-                # The first message, then whatever else has arrived: consume(n, timeout) would wait the whole
-                # timeout for n messages, and that wait would be counted as the pipeline's latency.
-                first = self._consumer.consume(1, timeout=0.1)
-                for msg in first + self._consumer.consume(1000, timeout=0) if first else ():
+                for msg in take(self._consumer, 1000, 0.1):
                     if msg.error():
                         continue
                     arrived = time.time()

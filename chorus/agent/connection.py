@@ -20,6 +20,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 
+from processors.runtime.kafka import take
 from processors.runtime.settings import Settings
 from schemas import (
     ADMITTED,
@@ -246,9 +247,7 @@ class Connection:
             self._loop.call_soon_threadsafe(self._mark_caught_up)
         try:
             while not self._stop_reading.is_set():
-                # consume(n, timeout) waits out its timeout unless n messages come: wait for the first only.
-                first = self._consumer.poll(0.1)
-                messages = [first, *self._consumer.consume(500, 0)] if first is not None else []
+                messages = take(self._consumer, 501, 0.1)
                 batch: list[tuple[str, Event]] = []
                 for msg in messages:
                     if msg.error():

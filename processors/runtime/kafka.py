@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import aiokafka.errors as aioerrors
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from schemas import PARTITIONER
 
@@ -148,6 +148,15 @@ class ConfluentSender:
         if transient:
             raise KafkaException(transient[0])
         raise ProduceRefused({i: (kinds[i], failed[i].str()) for i in sorted(failed)})
+
+
+def take(consumer: Consumer, max_messages: int, timeout_s: float) -> list[Message]:
+    """What has arrived, up to max_messages, waiting at most timeout_s for the first one. (consume(n, timeout)
+    alone waits out its whole timeout unless n messages come: at light load, latency that is only the reader's.)"""
+    first = consumer.consume(1, timeout_s)
+    if not first or max_messages <= 1:
+        return first
+    return first + consumer.consume(max_messages - 1, 0)
 
 
 def end_offsets(bootstrap: str, topics: Iterable[str]) -> list[TopicPartition]:

@@ -40,6 +40,7 @@ from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from . import metrics as m
 from .health import WORKER as health
+from .kafka import take
 from .relaystart import RelayStarts
 from .runner import Record
 from .security import client_config
@@ -259,10 +260,7 @@ class ConfluentSource:
 
     def _take(self, max_events: int, within_s: float) -> list[Message]:
         self._request_commit()
-        first = self._consumer.consume(1, within_s)
-        if not first or max_events <= 1:
-            return first
-        return first + self._consumer.consume(max_events - 1, 0)
+        return take(self._consumer, max_events, within_s)
 
     async def commit(self, records: Sequence[Record]) -> None:
         """Commit past the highest offset of each partition in the (completed) batch.
