@@ -218,6 +218,9 @@ DEFAULT_LOADS = "1000,5000,10000,20000,40000"
               help="Offered events/s for the full-pipeline stage, comma-separated; 'none' skips it.")
 @click.option("--step-s", type=click.FloatRange(min=1), default=10.0, show_default=True,
               help="Seconds each pipeline load is offered.")
+@click.option("--warmup-s", type=click.FloatRange(min=0), default=30.0, show_default=True,
+              help="Seconds the first pipeline load is offered before the measured loads, not reported (a broker "
+                   "just started spends its first minute compiling; 0 = none).")
 @click.option(
     "--json",
     "json_out",
@@ -226,7 +229,7 @@ DEFAULT_LOADS = "1000,5000,10000,20000,40000"
     help="Write the results here as JSON.",
 )
 def bench(
-    names: str, events: int, agents: int, ceilings: bool, replicas: int, loads: str, step_s: float,
+    names: str, events: int, agents: int, ceilings: bool, replicas: int, loads: str, step_s: float, warmup_s: float,
     json_out: Path | None,
 ) -> None:  # fmt: skip
     """Throughput and latency, in one run so that the numbers compare.
@@ -254,7 +257,7 @@ def bench(
         if chosen:
             _ensure_passthrough_topic(kafka)
         results = [_bench_one(TARGETS[n], settings, events, agents, ceilings, replicas) for n in chosen]
-        pipeline = bench_pipeline(offered, kafka, redis_url, step_s=step_s, say=say) if offered else []
+        pipeline = bench_pipeline(offered, kafka, redis_url, step_s=step_s, warmup_s=warmup_s, say=say) if offered else []
     click.echo("")
     if results:
         click.echo(

@@ -176,10 +176,12 @@ def bench_pipeline(
     redis_url: str,
     *,
     step_s: float = 10.0,
+    warmup_s: float = 0.0,
     drain_s: float = 30.0,
     agents: int = 1000,
     say: Callable[[str], None] = print,
 ) -> list[LoadResult]:
+    """Each load's result; with `warmup_s`, the first load is offered that long before, and not reported."""
     admin.create_topics(bootstrap)
     run_id = f"bench-pipeline-{uuid.uuid4().hex[:8]}"
     workers = Workers(bootstrap, redis_url, run_id, stack.home() / "runs" / run_id)
@@ -198,13 +200,19 @@ def bench_pipeline(
         decisions.start()
         cleanup.callback(decisions.stop)
         load = _Load(bootstrap, run_id, agents)
+        if warmup_s and loads:
+            # A broker fresh from `chorus stack up` spends its first minute or so compiling (JIT): measured, that
+            # minute is the JVM's warm-up, seconds of latency and twice the broker CPU, not the pipeline's.
+            say(f"warming up: {loads[0]:,.0f} events/s for {warmup_s:g} s (not reported) ...")
+            vitals, intentions, _ = load.offer(loads[0], warmup_s)
+            _wait_done(decisions, workers, ports["baseline"], vitals, intentions, drain_s)
         for rate in loads:
             say(f"offering {rate:,.0f} events/s for {step_s:g} s ...")
             done_before = worker_counters(ports["baseline"])[0] or 0.0
             admitted_before = decisions.count(ADMITTED.name)
             quarantines_before = decisions.count(QUARANTINE.name)
             stats_before, load_before = _worker_stats(ports), os.getloadavg()[0]
-            services_before = _services_cpu_s()
+            services_before = _services_cpu_s((bootstrap, redis_url))
             vitals, intentions, start = load.offer(rate, step_s)
             finished, fraction = _wait_done(
                 decisions, workers, ports["baseline"], done_before + vitals, admitted_before + intentions, drain_s
@@ -231,7 +239,7 @@ def bench_pipeline(
                 workers=spent,
                 services_cpu_s={
                     name: round(cpu - services_before[name], 2)
-                    for name, cpu in _services_cpu_s().items()
+                    for name, cpu in _services_cpu_s((bootstrap, redis_url)).items()
                     if name in services_before
                 },
             )
@@ -248,10 +256,10 @@ def bench_pipeline(
     return results
 
 
-def _services_cpu_s() -> dict[str, float]:
-    """CPU-seconds so far of each local service (Linux /proc; nothing elsewhere or for external services)."""
+def _services_cpu_s(addresses: tuple[str, str]) -> dict[str, float]:
+    """CPU-seconds so far of the services at these addresses that chorus stack started (Linux /proc)."""
     spent = {}
-    for name, pid in stack.local_pids().items():
+    for name, pid in stack.local_pids(addresses).items():
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:

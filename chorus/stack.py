@@ -20,7 +20,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -197,9 +197,14 @@ inter.broker.listener.name=PLAINTEXT
 
 
 def _single_node_storage(data: Path) -> str:
-    """What any one-node local broker needs, plain or secure: its data and replication factors of one."""
+    """What any one-node local broker needs, plain or secure: its data, replication factors of one, and
+    threads for a host it shares with the pipeline (Kafka's defaults, 8 request handlers and 3 network
+    threads, are for a dedicated server)."""
+    cores = os.cpu_count() or 2
     return f"""\
 log.dirs={data}
+num.io.threads={max(2, cores)}
+num.network.threads={max(1, cores // 2)}
 num.partitions=1
 auto.create.topics.enable=false
 offsets.topic.replication.factor=1
@@ -358,9 +363,12 @@ def up(say: Say = print, *, secure: bool | None = None) -> dict[str, Service]:
     return use
 
 
-def local_pids() -> dict[str, int]:
-    """The pids of the services `up` started that still run (none for an external service)."""
-    return {name: svc.pid for name, svc in _load().items() if svc.pid is not None and svc.ours()}
+def local_pids(addresses: Iterable[str]) -> dict[str, int]:
+    """The pids of the services at these addresses that `up` started and that still run."""
+    wanted = set(addresses)
+    return {
+        name: svc.pid for name, svc in _load().items() if svc.address in wanted and svc.pid is not None and svc.ours()
+    }
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ def test_bench_reports_each_processor_against_the_passthrough_and_the_pipeline_a
     result = CliRunner().invoke(
         main,
         ["bench", "--processors", "baseline", "--events", "12000", "--agents", "100", "--replicas", "2",
-         "--loads", "500,1000", "--step-s", "2", "--json", str(out)],  # fmt: skip
+         "--loads", "500,1000", "--step-s", "2", "--warmup-s", "2", "--json", str(out)],  # fmt: skip
     )
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
@@ -51,6 +51,6 @@ def test_bench_reports_each_processor_against_the_passthrough_and_the_pipeline_a
         admitted = load["hops"]["agent.intentions.admitted"]
         assert admitted["n"] > 0 and admitted["to_produce_p50_ms"] is not None
     for load in report["details"]["pipeline"]:  # every worker's batches over the load, from its own metrics
-        assert set(load["workers"]) == {"baseline", "trust", "conflict", "quarantine"}
+        assert set(load["workers"]) == {"baseline", "trust", "conflict", "quarantine", "healing"}
         assert load["workers"]["quarantine"]["batches"] > 0 and load["workers"]["baseline"]["cpu_s"] > 0
     assert "ratio" in result.output and "p99 ms" in result.output and "per CPU-s" in result.output
