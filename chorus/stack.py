@@ -197,14 +197,9 @@ inter.broker.listener.name=PLAINTEXT
 
 
 def _single_node_storage(data: Path) -> str:
-    """What any one-node local broker needs, plain or secure: its data, replication factors of one, and
-    threads for a host it shares with the pipeline (Kafka's defaults, 8 request handlers and 3 network
-    threads, are for a dedicated server)."""
-    cores = os.cpu_count() or 2
+    """What any one-node local broker needs, plain or secure: its data and replication factors of one."""
     return f"""\
 log.dirs={data}
-num.io.threads={max(2, cores)}
-num.network.threads={max(1, cores // 2)}
 num.partitions=1
 auto.create.topics.enable=false
 offsets.topic.replication.factor=1
