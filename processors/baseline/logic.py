@@ -12,7 +12,12 @@ How improbable a |z| is comes from a learned extreme-value tail per channel (the
 peaks-over-threshold idea of SPOT/DSPOT, with an exponential tail, GPD shape 0): the
 share of samples past `tail_u` and their mean excess. Surprise = -log10 P(|z| >= z_obs)
 under that tail. A series whose bursts are part of life learns a heavy tail and stops
-alarming on them; a quiet one keeps a light tail and a small change is news.
+alarming on them; a quiet one keeps a light tail and a small change is news. The mean
+excess is an exponentially weighted average over about 2 / `tail_alpha` exceedances
+(200: a few windows of samples at the normal's share): one unusual episode, learned as
+one observation, moves the tail by `tail_alpha` of its excess, so a single burst does not
+make the next extreme look ordinary, and the tail's scale is not re-estimated from a
+handful of points.
 
 A sample deviates at surprise >= `surprise`; an Anomaly is raised at once when one sample
 reaches `spike` (a one-sample spike of extreme size is an anomaly), or after `sustain`
@@ -88,7 +93,7 @@ class BaselineConfig:
     fast_alpha: float = 0.3
     tail_u: float = 2.0
     clip: float = 3.0
-    tail_alpha: float = 0.05
+    tail_alpha: float = 0.01
     surprise: float = 3.0
     spike: float = 5.0
     sustain: int = 2

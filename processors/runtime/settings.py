@@ -254,7 +254,10 @@ class Settings(BaseSettings):
         default=2.0, gt=0, description="|z| past which a sample counts towards a channel's learned tail."
     )
     baseline_tail_alpha: float = Field(
-        default=0.05, gt=0, le=1, description="Weight of the newest excess in a tail's mean excess."
+        default=0.01,
+        gt=0,
+        le=1,
+        description="Weight of the newest excess in a tail's mean excess (an average over ~2/alpha exceedances).",
     )
     baseline_clip: float = Field(
         default=3.0, gt=0, description="Deviating samples are learned winsorised to this many standard deviations."

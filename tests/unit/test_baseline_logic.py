@@ -119,6 +119,25 @@ def test_a_burst_seen_before_within_the_window_is_not_news_but_a_larger_one_is()
     assert len(anomalies(larger)) == 1
 
 
+def test_one_extreme_episode_is_one_observation_of_the_tail_weighted_tail_alpha() -> None:
+    # The tail's mean excess averages ~2 / tail_alpha exceedances: a single burst moves it by tail_alpha of its
+    # excess, no more, so the next extreme (once the burst is no longer remembered) is still news.
+    before = warmed()
+    tail = before.metrics["latency_ms"]
+    state, out = feed([vitals(100, 400.0), *[vitals(101 + i, 100.0, jitter=(i % 5) - 2.0) for i in range(CFG.clear)]],
+                      before)  # fmt: skip
+    (burst,) = anomalies(out)
+    after = state.metrics["latency_ms"]
+    assert not after.anomalous
+    peak = abs(burst.zscore)
+    expected = tail.l_excess + CFG.tail_alpha * (peak - CFG.tail_u - tail.l_excess)
+    assert math.isclose(after.l_excess, expected, rel_tol=1e-9)
+    # A window later (the burst forgotten by the seen-before rule) the same extreme is reported again.
+    calm = [vitals(200 + i, 100.0, jitter=(i % 5) - 2.0) for i in range(CFG.window)]
+    state, _ = feed(calm, state)
+    assert len(anomalies(feed([vitals(200 + CFG.window, 400.0)], state)[1])) == 1
+
+
 def test_an_anomaly_carries_how_improbable_it_was_and_its_severity_is_banded_from_that() -> None:
     base = warmed()
     for spike in (122.5, 140.0, 160.0, 1100.0):
