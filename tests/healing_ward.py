@@ -49,7 +49,10 @@ class Ward:
         while queue:
             event = queue.popleft()
             for entity in entities_of(event):
-                result = step(entity, self.states.get(entity), [event], self.policy)
+                before = self.states.get(entity)
+                seen = before.model_dump() if before is not None else None
+                result = step(entity, before, [event], self.policy)
+                assert before is None or before.model_dump() == seen, "the step changed its input state"
                 if result.state is not None:
                     self.states[entity] = result.state
                 for out in result.outputs:
