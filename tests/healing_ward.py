@@ -23,6 +23,7 @@ from schemas import (
     MetricBaseline,
     OperatorCommand,
     QuarantineDecision,
+    TrustChange,
     Vitals,
 )
 
@@ -114,6 +115,13 @@ def quarantine(agent: str, t: float, reason: str = "conflict_aggressor") -> Quar
 def release(agent: str, t: float, reason: str = "recovered") -> QuarantineDecision:
     return QuarantineDecision(event_id=_id("r"), occurred_at=at(t), producer="quarantine", run_id=RUN,
                               agent_id=agent, action="release", reason=reason)  # fmt: skip
+
+
+def attributed(agent: str, t: float, *causes: str) -> TrustChange:
+    """Trust blaming a symptom (the anomaly among `causes`) on the fleet: zero points, as the trust processor does."""
+    return TrustChange(event_id=_id("t"), occurred_at=at(t), producer="trust", run_id=RUN, agent_id=agent,
+                       causation_ids=causes, before=100.0, after=100.0, reason="attributed",
+                       detail="blamed on contention")  # fmt: skip
 
 
 def command(agent: str, t: float, what: str) -> OperatorCommand:

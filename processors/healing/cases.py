@@ -125,7 +125,14 @@ def handle(agent: str, state: AgentHealth, event: Event, policy: HealingPolicy, 
         case ConflictPrediction():
             _on_conflict(agent, state, event, policy, r)
         case TrustChange():
-            if event.after < event.before:
+            if event.reason == "attributed":
+                # Trust blamed the symptom on the fleet (contention, degraded upstreams): it is not evidence
+                # of the agent's own condition (a deceptive hoarder starved earlier is not a loaded one).
+                explained = set(event.causation_ids)
+                if any(a.id in explained for a in state.anomalies):
+                    state.anomalies = [a for a in state.anomalies if a.id not in explained]
+                    r.changed = True
+            elif event.after < event.before:
                 seen_t = TrustSeen(id=event.event_id, at=event.occurred_at, reason=event.reason,
                                    drop=event.before - event.after)  # fmt: skip
                 state.trust = _capped(state.trust + [seen_t], event.occurred_at, policy)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +17,7 @@ from tests.healing_ward import (
     Ward,
     anomaly,
     at,
+    attributed,
     baseline,
     claim,
     command,
@@ -121,6 +123,23 @@ def test_claiming_while_held_is_rediagnosed_as_defiance() -> None:
     last = ward.of(Diagnosis)[-1]
     assert (last.condition, last.previous) == ("defiance", "latency_fault")
     assert ward.of(HealingAction)[-1].status == "pending_approval"
+
+
+@pytest.mark.parametrize(("blamed_on_the_fleet", "condition"), [(True, "deception"), (False, "resource_hoarding")])
+def test_a_symptom_trust_blamed_on_the_fleet_is_no_evidence_of_the_agents_own_condition(
+    blamed_on_the_fleet: bool, condition: str
+) -> None:
+    """A deceptive hoarder starved by contention a minute earlier is not a loaded hoarder: were it diagnosed
+    as one, its healthy-looking vitals would verify a cure and release it, hoarding again."""
+    ward = Ward(POLICY)
+    starved = anomaly("d", 1, "queue_depth", 20.0)
+    ward.feed(baseline("d", 0), starved)
+    if blamed_on_the_fleet:
+        ward.feed(attributed("d", 1, starved.event_id))
+    ward.feed(conflict("d", 60, 55), quarantine("d", 61))
+    for t in range(62, 66):
+        ward.feed(vitals("d", t))
+    assert ward.of(Diagnosis)[-1].condition == condition
 
 
 # --- diagnosis ------------------------------------------------------------------------------------
