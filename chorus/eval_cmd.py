@@ -155,6 +155,8 @@ FIGURES: dict[str, Callable[[dict], float | None]] = {
     "wall_time_to_quarantine_max_s": lambda r: r["wall_time_to_quarantine_s"]["max"],
     "degraded_healthy_on": lambda r: r["degraded_healthy"]["immune_on"],
     "degraded_healthy_off": lambda r: r["degraded_healthy"]["immune_off"],
+    # Must be 0: an agent released while its infection was still active (a "cure" that was not one).
+    "released_uncured": lambda r: r["healing"]["released_uncured"] if r.get("healing") else None,
 }
 
 
