@@ -36,6 +36,9 @@ READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 20.0
 DRAIN_QUIET_S = 3.0
 DRAIN_MAX_S = 30.0
+# A member that exits is restarted, as a supervisor would (static membership gives it its partitions back;
+# fences and compare-and-set make what it re-reads harmless), this many times before the run fails.
+MAX_RESTARTS = 3
 
 
 class Workers:
@@ -65,6 +68,7 @@ class Workers:
             "CHORUS_CONSUMER_AUTO_OFFSET_RESET": "latest",
         }
         self.procs: dict[str, subprocess.Popen] = {}
+        self.restarts: dict[str, int] = {}
         self.settings = Settings()
         self.processor_env: dict[str, dict[str, str]] = {}  # extra environment per processor name
         self._ports: dict[str, int] = {}
@@ -127,12 +131,18 @@ class Workers:
         raise PipelineError(f"processors not ready after {READY_TIMEOUT_S:.0f} s: {waiting}; logs in {self.log_dir}")
 
     def check(self) -> None:
-        for name, proc in self.procs.items():
-            if proc.poll() is not None:
-                raise PipelineError(
-                    f"processor {name} exited with code {proc.returncode}; last lines of its log:\n"
-                    + _tail(self.log_dir / f"{name.replace('#', '-')}.log")
-                )
+        """Restart a member that exited; fail the run, with its log, once one has exited too often."""
+        for name, proc in list(self.procs.items()):
+            if proc.poll() is None:
+                continue
+            exited = f"processor {name} exited with code {proc.returncode}; last lines of its log:\n" + _tail(
+                self.log_dir / f"{name.replace('#', '-')}.log"
+            )
+            if self.restarts.get(name, 0) >= MAX_RESTARTS:
+                raise PipelineError(f"{exited}\n(restarted {MAX_RESTARTS} times already)")
+            self.restarts[name] = self.restarts.get(name, 0) + 1
+            print(f"{exited}\nrestarting it ({self.restarts[name]} of {MAX_RESTARTS})", file=sys.stderr)
+            self.spawn(name)
 
     def stop(self) -> None:
         if self.procs:

@@ -25,6 +25,10 @@ Guarantees, and why they hold:
 - A batch that cannot finish (Redis down past `max.poll.interval.ms`, SIGTERM) is never
   committed: the next owner re-reads it, and the offset fences + compare-and-set make the
   replay harmless. A failed commit is logged and counted, never fatal, for the same reason.
+- A fatal consumer error (librdkafka's consumer is then unusable: for example fenced after a
+  session timeout by a member with our `group.instance.id`) stops the worker loudly, so its
+  supervisor restarts it and static membership hands its partitions back. Logging it and
+  going on, as for a transient error, left a worker alive, turning, and deaf.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from . import metrics as m
+from .errors import PermanentFailure
 from .health import WORKER as health
 from .kafka import take
 from .relaystart import RelayStarts
@@ -202,6 +207,8 @@ class ConfluentSource:
         for msg in messages:
             err = msg.error()
             if err is not None:
+                if err.fatal() or err.code() == KafkaError._FATAL:
+                    raise PermanentFailure(f"the Kafka consumer stopped for good ({err.str()}); the worker must restart")
                 if err.code() == KafkaError._PARTITION_EOF:
                     if (msg.topic(), msg.partition()) in self._at_end:
                         self._at_end[(msg.topic(), msg.partition())] = True
