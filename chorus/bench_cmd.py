@@ -297,7 +297,8 @@ def bench(
         for p in pipeline:
             for name, w in p.workers.items():
                 click.echo(f"{p.offered_eps:>10,.0f}  {name:<11}{w['cpu_s']:>7.1f}{w['batches']:>8,.0f}"
-                           f"{w['batch_ms']:>8.1f} / {w['batch_events']:<7.1f}{w['hold_ms']:>6.1f}{w['forced']:>6,.0f}")  # fmt: skip
+                           f"{w['batch_ms']:>8.1f} / {w['batch_events']:<7.1f}{w['hold_ms']:>6.1f}{w['forced']:>6,.0f}"
+                           f"{'  (restarted during the load: since the restart)' if w.get('restarted') else ''}")  # fmt: skip
             for name, cpu_s in p.services_cpu_s.items():
                 click.echo(f"{p.offered_eps:>10,.0f}  {name:<11}{cpu_s:>7.1f}  (the local service)")
         click.echo("\nwhere a decision's latency goes, ms p50/p99: whole = up to the processor's produce + after it")

@@ -68,7 +68,7 @@ class LoadResult:
     services_cpu_s: dict[str, float] = field(default_factory=dict)
     # Per processor over the load: its batches, their mean time (decode to state write) and size, how long the
     # ordering rule held events (mean ms) and how often it gave up waiting.
-    workers: dict[str, dict[str, float]] = field(default_factory=dict)
+    workers: dict[str, dict[str, float | bool]] = field(default_factory=dict)  # see _spent
 
 
 class _Decisions(threading.Thread):
@@ -308,11 +308,17 @@ def _worker_stats(ports: dict[str, int]) -> dict[str, dict[str, float]]:
     return stats
 
 
-def _spent(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+def _spent(
+    before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]
+) -> dict[str, dict[str, float | bool]]:
     """Per worker over one load: CPU-seconds, batches, mean batch ms and size, mean hold ms, forced releases."""
     spent = {}
     for name, end in after.items():
-        d = {k: v - before.get(name, {}).get(k, 0.0) for k, v in end.items()}
+        start = before.get(name, {})
+        # A worker restarted during the load (Workers.check) counts again from zero: its figures are then
+        # only since the restart, and say so.
+        restarted = end["cpu_s"] < start.get("cpu_s", 0.0)
+        d = {k: v - (0.0 if restarted else start.get(k, 0.0)) for k, v in end.items()}
         batches = d["batches"]
         spent[name] = {
             "cpu_s": round(d["cpu_s"], 2),
@@ -321,6 +327,7 @@ def _spent(before: dict[str, dict[str, float]], after: dict[str, dict[str, float
             "batch_events": round(d["events"] / batches, 1) if batches else 0.0,
             "hold_ms": round(1000 * d["hold_s"] / d["holds"], 2) if d["holds"] else 0.0,
             "forced": d["forced"],
+            "restarted": restarted,
         }
     return spent
 

@@ -8,6 +8,7 @@ import pytest
 
 from chorus.errors import PipelineError
 from chorus.pipeline import MAX_RESTARTS, Workers
+from chorus.pipeline_bench import _spent
 
 
 def test_a_worker_that_keeps_exiting_is_restarted_then_fails_the_run_with_its_log(tmp_path) -> None:
@@ -24,3 +25,13 @@ def test_a_worker_that_keeps_exiting_is_restarted_then_fails_the_run_with_its_lo
     assert workers.restarts == {"nosuch": MAX_RESTARTS}
     assert "no processor 'nosuch'" in str(failed.value)
     assert f"restarted {MAX_RESTARTS} times" in str(failed.value)
+
+
+def test_the_bench_says_when_a_workers_figures_are_only_since_a_restart_during_the_load() -> None:
+    before = {"healing": {"cpu_s": 40.0, "batches": 900.0, "batch_s": 9.0, "events": 9000.0, "holds": 0.0,
+                          "hold_s": 0.0, "forced": 0.0}}  # fmt: skip
+    steady = {"healing": {**before["healing"], "cpu_s": 44.0, "batches": 1000.0}}
+    restarted = {"healing": {**before["healing"], "cpu_s": 1.5, "batches": 30.0}}
+    steady_spent, restarted_spent = _spent(before, steady)["healing"], _spent(before, restarted)["healing"]
+    assert (steady_spent["cpu_s"], steady_spent["batches"], steady_spent["restarted"]) == (4.0, 100.0, False)
+    assert (restarted_spent["cpu_s"], restarted_spent["batches"], restarted_spent["restarted"]) == (1.5, 30.0, True)
