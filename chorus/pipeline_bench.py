@@ -212,12 +212,14 @@ def bench_pipeline(
             admitted_before = decisions.count(ADMITTED.name)
             quarantines_before = decisions.count(QUARANTINE.name)
             stats_before, load_before = _worker_stats(ports), os.getloadavg()[0]
+            restarts_before = dict(workers.restarts)
             services_before = _services_cpu_s((bootstrap, redis_url))
             vitals, intentions, start = load.offer(rate, step_s)
             finished, fraction = _wait_done(
                 decisions, workers, ports["baseline"], done_before + vitals, admitted_before + intentions, drain_s
             )
-            spent = _spent(stats_before, _worker_stats(ports))
+            restarted = {name for name, n in workers.restarts.items() if n != restarts_before.get(name, 0)}
+            spent = _spent(stats_before, _worker_stats(ports), restarted)
             cpu_s = sum(w["cpu_s"] for w in spent.values())
             elapsed = finished - start
             with decisions.lock:
@@ -309,16 +311,15 @@ def _worker_stats(ports: dict[str, int]) -> dict[str, dict[str, float]]:
 
 
 def _spent(
-    before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]
+    before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], restarted: set[str]
 ) -> dict[str, dict[str, float | bool]]:
-    """Per worker over one load: CPU-seconds, batches, mean batch ms and size, mean hold ms, forced releases."""
+    """Per worker over one load: CPU-seconds, batches, mean batch ms and size, mean hold ms, forced releases.
+    A worker in `restarted` (by Workers.check during the load) counts from zero again: its figures are only
+    since the restart, and say so."""
     spent = {}
     for name, end in after.items():
-        start = before.get(name, {})
-        # A worker restarted during the load (Workers.check) counts again from zero: its figures are then
-        # only since the restart, and say so.
-        restarted = end["cpu_s"] < start.get("cpu_s", 0.0)
-        d = {k: v - (0.0 if restarted else start.get(k, 0.0)) for k, v in end.items()}
+        start = {} if name in restarted else before.get(name, {})
+        d = {k: v - start.get(k, 0.0) for k, v in end.items()}
         batches = d["batches"]
         spent[name] = {
             "cpu_s": round(d["cpu_s"], 2),
@@ -327,7 +328,7 @@ def _spent(
             "batch_events": round(d["events"] / batches, 1) if batches else 0.0,
             "hold_ms": round(1000 * d["hold_s"] / d["holds"], 2) if d["holds"] else 0.0,
             "forced": d["forced"],
-            "restarted": restarted,
+            "restarted": name in restarted,
         }
     return spent
 
