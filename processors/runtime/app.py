@@ -26,6 +26,7 @@ from .kafka import ConfluentSender, FaustSender, Sender
 from .logs import json_handler
 from .processor import Processor
 from .progress import ProgressMarks, behind
+from .redisclient import async_client
 from .relaystart import RelayStarts
 from .runner import BatchRunner, Record, Stopping
 from .security import client_config, describe, faust_credentials
@@ -36,6 +37,7 @@ from .store import StateStore
 from .topics import ensure_topics
 
 log = logging.getLogger(__name__)
+REPLY_TIMEOUT_S = 10.0  # redis-py's socket timeout for the worker's other Redis calls (gate, commands, marks)
 
 Relay = Callable[[Sequence[Record], Sender], Awaitable[None]]
 """A stateless handler of an extra topic's batch (e.g. a repartition): returns once its effects are
@@ -156,6 +158,7 @@ def _runner(
     processor: Processor[Any],
     s: Settings,
     client: aioredis.Redis,
+    store_client: aioredis.Redis,
     sender: Any,
     app: faust.App,
     marks: ProgressMarks | None = None,
@@ -163,7 +166,7 @@ def _runner(
     guard = CommandGuard(processor.name, client, s) if processor.verifies_commands else None
     return BatchRunner(
         processor,
-        StateStore(client, processor.name, s.history_cap),
+        StateStore(store_client, processor.name, s.history_cap),
         sender,
         run_id=s.run_id,
         max_backoff_s=s.retry_max_backoff_s,
@@ -186,13 +189,15 @@ def _build_confluent(
 
     @app.task
     async def consume() -> None:
-        client = aioredis.Redis.from_url(s.redis_url, socket_connect_timeout=5, socket_timeout=10)
+        client = async_client(s.redis_url, read_timeout_s=REPLY_TIMEOUT_S)
+        # The store bounds each round trip itself (store.py): its client reads replies without a per-reply timer.
+        store_client = async_client(s.redis_url, read_timeout_s=None)
         sender = ConfluentSender(
             s.kafka_bootstrap_servers,
             **{**client_config(s), "linger.ms": s.producer_linger_ms, "enable.idempotence": True},
         )
         marks = ProgressMarks(client, ident)
-        runner = _runner(processor, s, client, sender, app, marks)
+        runner = _runner(processor, s, client, store_client, sender, app, marks)
         own_topics = [spec.name for spec in processor.sources if spec.name not in relays]
         source = ConfluentSource(
             s.kafka_bootstrap_servers,
@@ -268,6 +273,7 @@ def _build_confluent(
             health.stopped()
             source.close()
             await client.aclose()
+            await store_client.aclose()
 
     return app
 
@@ -359,8 +365,10 @@ def _build_faust(
 
     @app.agent(source, name=f"{processor.name}-batches")
     async def consume(stream: faust.StreamT) -> None:
-        client = aioredis.Redis.from_url(s.redis_url, socket_connect_timeout=5, socket_timeout=10)
-        runner = _runner(processor, s, client, FaustSender(app), app)
+        client = async_client(s.redis_url, read_timeout_s=REPLY_TIMEOUT_S)
+        # The store bounds each round trip itself (store.py): its client reads replies without a per-reply timer.
+        store_client = async_client(s.redis_url, read_timeout_s=None)
+        runner = _runner(processor, s, client, store_client, FaustSender(app), app)
         log.info(
             "processor consuming",
             extra={"processor": processor.name, "app_id": ident, "run_id": s.run_id, "engine": "faust"},
@@ -392,6 +400,7 @@ def _build_faust(
                     return
         finally:
             await client.aclose()
+            await store_client.aclose()
 
     return app
 

@@ -11,10 +11,15 @@ example a conflict on a resource partition and an intention on the agent's
 partition) never lose each other's update: the loser recomputes. The same script stores the
 messages the change produced (`o`, the outbox: see outbox.py), so only the writer that wins
 publishes them; `trim` removes them once published.
+
+Each round trip (one pipeline) has one deadline, `timeout_s`: a Redis that stops answering costs
+a batch StateUnavailable (it is retried), never a stalled worker. The worker's store client sets no
+per-reply socket timeout (redisclient.py): one timer per pipeline, not one per reply.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -34,6 +39,7 @@ _APPLY = scripts.PipelinedScript(resources.files(__package__).joinpath("lua/appl
 _TRIM = scripts.PipelinedScript(resources.files(__package__).joinpath("lua/trim.lua").read_text())
 
 APPLIED, VERSION_MOVED, STALE = 1, 0, -1
+ROUND_TRIP_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True, order=True)
@@ -77,10 +83,13 @@ class Write:
 class StateStore:
     """Reads and writes one processor's entity states, a pipeline per call."""
 
-    def __init__(self, client: aioredis.Redis, processor: str, history_cap: int) -> None:
+    def __init__(
+        self, client: aioredis.Redis, processor: str, history_cap: int, timeout_s: float = ROUND_TRIP_TIMEOUT_S
+    ) -> None:
         self._redis = client
         self._processor = processor
         self._history_cap = history_cap
+        self._timeout_s = timeout_s
         self._scripts_loaded = False
 
     @property
@@ -96,8 +105,9 @@ class StateStore:
             return {}
         started = time.perf_counter()
         try:
-            snapshots = await self._read(refs, parts or {})
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            async with asyncio.timeout(self._timeout_s):
+                snapshots = await self._read(refs, parts or {})
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:  # OSError: our deadline's TimeoutError too
             raise StateUnavailable(f"redis read failed: {exc!r}") from exc
         m.STATE_STORE_SECONDS.labels(self._processor, "read").observe(time.perf_counter() - started)
         return snapshots
@@ -125,8 +135,9 @@ class StateStore:
             return []
         started = time.perf_counter()
         try:
-            results = await self._write(writes)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            async with asyncio.timeout(self._timeout_s):
+                results = await self._write(writes)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:  # OSError: our deadline's TimeoutError too
             raise StateUnavailable(f"redis write failed: {exc!r}") from exc
         m.STATE_STORE_SECONDS.labels(self._processor, "write").observe(time.perf_counter() - started)
         stale = [w.ref for w, r in zip(writes, results, strict=True) if r == STALE]
@@ -181,13 +192,13 @@ class StateStore:
             return
         started = time.perf_counter()
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
+            async with asyncio.timeout(self._timeout_s), self._redis.pipeline(transaction=False) as pipe:
                 for ref, version in published:
                     _TRIM.queue(pipe, [entity_key(self._processor, ref.run_id, ref.entity)], [version])
                 if then is not None:
                     then(pipe)
                 await self._execute(pipe)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:  # OSError: our deadline's TimeoutError too
             raise StateUnavailable(f"redis outbox trim failed: {exc!r}") from exc
         m.STATE_STORE_SECONDS.labels(self._processor, "trim").observe(time.perf_counter() - started)
 
@@ -195,7 +206,8 @@ class StateStore:
         return (await self.read([EntityRef(run_id, entity)]))[EntityRef(run_id, entity)]
 
     async def history(self, run_id: str, entity: str) -> list[str]:
-        rows = await self._redis.lrange(history_key(self._processor, run_id, entity), 0, -1)
+        async with asyncio.timeout(self._timeout_s):
+            rows = await self._redis.lrange(history_key(self._processor, run_id, entity), 0, -1)
         return [r.decode() if isinstance(r, bytes) else r for r in rows]
 
 
