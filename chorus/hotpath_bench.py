@@ -1,18 +1,23 @@
-"""`python -m chorus.hotpath_bench`: CPU per event of the hot path's parts, in process (no Kafka, no Redis).
+"""`python -m chorus.hotpath_bench`: CPU per event of the hot path's parts, in process (no Kafka; Redis with --store).
 
 Over the stream `chorus bench` pre-fills (vitals of a healthy fleet with some sick agents, and intentions):
 decoding with pydantic alone and with `schemas.decode` (msgspec first), and the baseline step in batches
 of a few events per agent as the runner hands them over. The collector is set up as the worker sets it.
 Prints CPU microseconds per event (median of rounds) and a digest of every output and final state, so two
-versions of the step can be checked for identical results. Numbers only: nothing here is asserted.
+versions of the step can be checked for identical results. With `--store`, also the client CPU of the
+state store's round trips (read, write, trim) per entity, on the Redis of REDIS_URL, at 10, 100 and 1,000
+entities a batch, through the worker's own client. Numbers only: nothing here is asserted.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import hashlib
+import itertools
 import statistics
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +25,8 @@ import click
 
 from processors.baseline.app import make_processor
 from processors.runtime import Settings
+from processors.runtime.redisclient import async_client
+from processors.runtime.store import EntityRef, StateStore, Write
 from schemas import Intention, Vitals, decode, encode
 
 from .bench_cmd import intentions_stream, vitals_stream
@@ -46,7 +53,8 @@ def _steps(processor: Any, by_agent: dict[str, list[Vitals]], per_batch: int, st
 @click.option("--agents", type=int, default=500, show_default=True)
 @click.option("--per-batch", type=int, default=4, show_default=True, help="Events of one agent per step call.")
 @click.option("--rounds", type=int, default=3, show_default=True)
-def main(events: int, agents: int, per_batch: int, rounds: int) -> None:
+@click.option("--store/--no-store", default=False, show_default=True, help="Also the state store's round trips.")
+def main(events: int, agents: int, per_batch: int, rounds: int, store: bool) -> None:
     processor = make_processor(Settings())
     vitals = [encode(v) for _, v in vitals_stream("bench", events, agents)]
     intentions = [encode(i) for _, i in intentions_stream("bench", events, agents)]
@@ -75,6 +83,41 @@ def main(events: int, agents: int, per_batch: int, rounds: int) -> None:
     for name, values in figures.items():
         click.echo(f"{name:<36}{statistics.median(values):>8.2f} us CPU per event")
     click.echo(f"outputs and final states: sha256 {digest}")
+    if store:
+        for entities, us in asyncio.run(_store_round_trips(Settings().redis_url, rounds)).items():
+            click.echo(f"store read+write+trim, {entities:>5} a batch{statistics.median(us):>8.2f} us CPU per entity")
+
+
+async def _store_round_trips(redis_url: str, rounds: int) -> dict[int, list[float]]:
+    """A batch's state round trips as the runner makes them, a ~1 kB state per entity, in a throwaway run."""
+    client = async_client(redis_url, read_timeout_s=None)
+    store = StateStore(client, "hotpath-bench", 100)
+    run_id, offsets, state = f"hotpath-{uuid.uuid4().hex[:8]}", itertools.count(1), '{"x": "' + "y" * 1000 + '"}'
+    figures: dict[int, list[float]] = {}
+    try:
+        for _ in range(rounds):
+            for entities in (10, 100, 1000):
+                refs = [EntityRef(run_id, f"agent:{i}") for i in range(entities)]
+                batches = max(3, 3000 // entities)
+                started = time.process_time()
+                for _ in range(batches):
+                    snaps = await store.read(refs)
+                    await store.write(
+                        [
+                            Write(
+                                r, snaps[r].version, {"f:agent.vitals:0": next(offsets)}, state, ("a line",), "[]", b"x"
+                            )
+                            for r in refs
+                        ]
+                    )
+                    await store.trim([(r, snaps[r].version + 1) for r in refs])
+                figures.setdefault(entities, []).append((time.process_time() - started) / batches / entities * 1e6)
+    finally:
+        keys = [k async for k in client.scan_iter(f"*{run_id}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+    return figures
 
 
 if __name__ == "__main__":
