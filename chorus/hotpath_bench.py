@@ -105,7 +105,7 @@ async def _store_round_trips(redis_url: str, rounds: int) -> dict[int, list[floa
                     await store.write(
                         [
                             Write(
-                                r, snaps[r].version, {"f:agent.vitals:0": next(offsets)}, state, ("a line",), "[]", b"x"
+                                r, snaps[r].version, {"f:agent.vitals:0": next(offsets)}, state, ("a line",), b"[]", b"x"
                             )
                             for r in refs
                         ]

@@ -14,7 +14,6 @@ are retried with backoff until they pass; an event is never skipped.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import Counter
@@ -40,7 +39,7 @@ from .kafka import OutMessage, Sender
 from .keys import fence_field
 from .processor import Output, Processor, Step
 from .progress import ProgressMarks
-from .store import APPLIED, VERSION_MOVED, EntityRef, Snapshot, StateStore, Write
+from .store import APPLIED, VERSION_MOVED, EntityRef, Snapshot, StateStore, Write, ids_json
 
 log = logging.getLogger(__name__)
 
@@ -346,10 +345,10 @@ class BatchRunner:
             m.EVENTS_SKIPPED.labels(self._p.name, "duplicate").inc(duplicates)
         return new, fences
 
-    def _recent_json(self, snap: Snapshot, fresh: Sequence[_Inbound]) -> str | None:
+    def _recent_json(self, snap: Snapshot, fresh: Sequence[_Inbound]) -> bytes | None:
         if not self._dedupe_ids:
             return None
-        return json.dumps([*snap.recent_ids, *(i.event.event_id for i in fresh)][-self._dedupe_ids :])
+        return ids_json([*snap.recent_ids, *(i.event.event_id for i in fresh)][-self._dedupe_ids :])
 
     def _load(self, raw: bytes | None) -> BaseModel | None:
         if raw is None:

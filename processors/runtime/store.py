@@ -20,12 +20,12 @@ per-reply socket timeout (redisclient.py): one timer per pipeline, not one per r
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 
+import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -40,6 +40,10 @@ _TRIM = scripts.PipelinedScript(resources.files(__package__).joinpath("lua/trim.
 
 APPLIED, VERSION_MOVED, STALE = 1, 0, -1
 ROUND_TRIP_TIMEOUT_S = 10.0
+# The recent ids field (`d`), a JSON list of strings, written and read for every entity of every batch:
+# msgspec's ~1 us against the json module's ~5 (encode) and ~3.5 (decode) for 32 ids.
+ids_json = msgspec.json.Encoder().encode
+_ids = msgspec.json.Decoder(list[str]).decode
 
 
 @dataclass(frozen=True, order=True)
@@ -75,7 +79,7 @@ class Write:
     fences: Mapping[str, int]
     state_json: str | None = None
     history: Sequence[str] = ()
-    recent_json: str | None = None
+    recent_json: bytes | None = None  # a JSON list of ids
     outbox: bytes = b""  # the messages this change produced (outbox.py format); replaces the stored one
     parts: Mapping[str, str] = field(default_factory=dict)  # parts to store (Processor.parts_of), JSON
 
@@ -171,7 +175,7 @@ class StateStore:
                     [
                         w.expected_version,
                         w.state_json or "",
-                        w.recent_json or "",
+                        w.recent_json or b"",
                         self._history_cap,
                         w.outbox,
                         len(w.fences),
@@ -215,7 +219,7 @@ def _snapshot(row: Mapping[bytes, bytes]) -> Snapshot:
     if not row:
         return Snapshot()
     fences = {k.decode(): int(v) for k, v in row.items() if k.startswith(b"f:")}
-    recent = tuple(json.loads(row[b"d"])) if b"d" in row else ()
+    recent = tuple(_ids(row[b"d"])) if b"d" in row else ()
     return Snapshot(
         version=int(row.get(b"v", b"0")),
         state_json=row.get(b"s"),
