@@ -40,6 +40,8 @@ _TRIM = scripts.PipelinedScript(resources.files(__package__).joinpath("lua/trim.
 
 APPLIED, VERSION_MOVED, STALE = 1, 0, -1
 ROUND_TRIP_TIMEOUT_S = 10.0
+# What a failed round trip raises; OSError includes the TimeoutError of the round trip's own deadline.
+_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 # The recent ids field (`d`), a JSON list of strings, written and read for every entity of every batch:
 # msgspec's ~1 us against the json module's ~5 (encode) and ~3.5 (decode) for 32 ids.
 ids_json = msgspec.json.Encoder().encode
@@ -111,7 +113,7 @@ class StateStore:
         try:
             async with asyncio.timeout(self._timeout_s):
                 snapshots = await self._read(refs, parts or {})
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:  # OSError: our deadline's TimeoutError too
+        except _UNAVAILABLE as exc:
             raise StateUnavailable(f"redis read failed: {exc!r}") from exc
         m.STATE_STORE_SECONDS.labels(self._processor, "read").observe(time.perf_counter() - started)
         return snapshots
@@ -141,7 +143,7 @@ class StateStore:
         try:
             async with asyncio.timeout(self._timeout_s):
                 results = await self._write(writes)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:  # OSError: our deadline's TimeoutError too
+        except _UNAVAILABLE as exc:
             raise StateUnavailable(f"redis write failed: {exc!r}") from exc
         m.STATE_STORE_SECONDS.labels(self._processor, "write").observe(time.perf_counter() - started)
         stale = [w.ref for w, r in zip(writes, results, strict=True) if r == STALE]
@@ -202,7 +204,7 @@ class StateStore:
                 if then is not None:
                     then(pipe)
                 await self._execute(pipe)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:  # OSError: our deadline's TimeoutError too
+        except _UNAVAILABLE as exc:
             raise StateUnavailable(f"redis outbox trim failed: {exc!r}") from exc
         m.STATE_STORE_SECONDS.labels(self._processor, "trim").observe(time.perf_counter() - started)
 
