@@ -1,38 +1,48 @@
-"""The parsed states of recently written entities, so a hot entity's JSON is not re-validated every batch.
+"""What this worker last wrote for recently written entities, so a hot entity costs no Redis read.
 
-An entry is reused only when Redis still holds exactly the bytes it was written as (another
-worker's write, a lost compare-and-set or a deleted key all change them), and it is taken out
-of the cache while a step works on it: a step that mutates its input and then fails to be
-stored can never leave a changed object behind.
+An entry is the whole snapshot the worker's own write left in Redis (version, fences, recent ids,
+state; its outbox published and trimmed) with the state already parsed, and the token that write
+stored. A batch that finds its entity here steps from the entry and writes expecting that version
+*and* token: if anything else wrote the entity since (another worker during a rebalance, a Redis
+that lost writes, a deleted key written again), the compare-and-set refuses and the entity is read
+and recomputed. The token makes that airtight where the version alone is not (a version can
+repeat after a key is lost; the token of another write cannot). An entry leaves the cache while a
+step works on it: a step that mutates its input and then fails to be stored leaves nothing behind.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import NamedTuple
 
 from pydantic import BaseModel
 
-from .store import EntityRef
+from .store import EntityRef, Snapshot
+
+
+class Known(NamedTuple):
+    """What Redis holds for an entity, as this worker wrote it."""
+
+    snapshot: Snapshot  # no outbox: only an entry whose outbox is trimmed (or empty) is kept
+    state: BaseModel | None  # snapshot.state_json, parsed
+    token: str  # the token of the write that stored it
 
 
 class StateCache:
-    """A bounded LRU of entity -> (stored JSON bytes, parsed state)."""
+    """A bounded LRU of entity -> Known."""
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
-        self._entries: OrderedDict[EntityRef, tuple[bytes, BaseModel]] = OrderedDict()
+        self._entries: OrderedDict[EntityRef, Known] = OrderedDict()
 
-    def take(self, ref: EntityRef, stored: bytes | None) -> BaseModel | None:
-        """The cached state if it is exactly what Redis holds (removed from the cache either way)."""
-        entry = self._entries.pop(ref, None)
-        if entry is None or stored is None or entry[0] != stored:
-            return None
-        return entry[1]
+    def take(self, ref: EntityRef) -> Known | None:
+        """The entry, removed from the cache (a step may change its state)."""
+        return self._entries.pop(ref, None)
 
-    def put(self, ref: EntityRef, stored: bytes, state: BaseModel) -> None:
+    def put(self, ref: EntityRef, known: Known) -> None:
         if self._capacity <= 0:
             return
-        self._entries[ref] = (stored, state)
+        self._entries[ref] = known
         self._entries.move_to_end(ref)
         while len(self._entries) > self._capacity:
             self._entries.popitem(last=False)

@@ -14,7 +14,9 @@ are retried with backoff until they pass; an event is never skipped.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -27,7 +29,7 @@ from schemas import DEADLETTER, DeadLetter, DecodeError, Event, OperatorCommand,
 
 from . import metrics as m
 from . import outbox
-from .cache import StateCache
+from .cache import Known, StateCache
 from .commands import CommandGuard
 from .deadletter import dead_letter, run_id_of
 from .delivery import REFUSED_PREFIX, deliver
@@ -62,6 +64,18 @@ class _Inbound(NamedTuple):
     event: Event
 
 
+class _Change(NamedTuple):
+    """One entity's computed change in a round, and what publishing and caching it need."""
+
+    write: Write
+    snapshot: Snapshot  # what it was computed from
+    state: BaseModel | None  # the new state (None: unchanged, only fences advance)
+    recent: tuple[str, ...] | None  # the new recent ids (None: not kept)
+    outputs: Sequence[Output]
+    failed: list[DeadLetter]
+    messages: list[OutMessage]
+
+
 class Stopping(Exception):  # noqa: N818 - a signal, not an error
     """The worker is stopping while a batch waits on a retry: leave it unacknowledged."""
 
@@ -94,6 +108,8 @@ class BatchRunner:
         self._models = {spec.name: spec.model for spec in processor.sources}
         self._rank = {spec.name: i for i, spec in enumerate(processor.sources)}
         self._cache = StateCache(state_cache)
+        # Tokens name this worker's writes (cache.py): a random prefix and a count of rounds.
+        self._token_prefix, self._attempts = os.urandom(6).hex() + ":", itertools.count()
         self._event_time = EventTimeGuard(processor.name, event_time) if event_time is not None else None
         self._guard = guard
         self._marks = marks
@@ -139,8 +155,9 @@ class BatchRunner:
         if dead:  # derived from the records alone (ids from their addresses): no entity state to win first
             await self._retrying(partial(self._deliver, self._messages([], dead), [], dead))
         published: list[tuple[EntityRef, int]] = []  # outboxes delivered, to trim: (entity, version that stored them)
+        written: list[tuple[EntityRef, Known, bool]] = []
         while pending:
-            pending = await self._retrying(partial(self._apply_once, pending, published))
+            pending = await self._retrying(partial(self._apply_once, pending, published, written))
         marks = None
         if self._marks is not None:  # after the state: Redis holds the mark only if it holds the state
             highest: dict[tuple[str, int], int] = {}
@@ -149,7 +166,11 @@ class BatchRunner:
                     highest[(rec.topic, rec.partition)] = rec.offset
             marks = partial(self._marks.advance, highest)
         # One round trip for both: a batch's last Redis call delays the next batch's events.
-        await self._retrying(partial(self._store.trim, published, then=marks))
+        trimmed = await self._retrying(partial(self._store.trim, published, then=marks))
+        done = {ref for (ref, _), ok in zip(published, trimmed, strict=True) if ok}
+        for ref, known, outboxed in written:  # cached only once Redis holds exactly the entry (no outbox)
+            if not outboxed or ref in done:
+                self._cache.put(ref, known)
         m.BATCH_SECONDS.labels(name).observe(time.perf_counter() - started)
         m.EVENTS_DONE.labels(name).inc(len(records))
 
@@ -195,72 +216,95 @@ class BatchRunner:
         return {EntityRef(run_id, entity): items for (run_id, entity), items in grouped.items()}, dead
 
     async def _apply_once(
-        self, pending: dict[EntityRef, list[_Inbound]], published: list[tuple[EntityRef, int]]
+        self,
+        pending: dict[EntityRef, list[_Inbound]],
+        published: list[tuple[EntityRef, int]],
+        written: list[tuple[EntityRef, Known, bool]],
     ) -> dict[EntityRef, list[_Inbound]]:
         """One read-step-write round; the delivered outboxes are added to `published` (trimmed by the caller:
-        until then a reader of the entity would publish them again, a duplicate by id, as after a crash)."""
-        snapshots = await self._store.read(pending, self._parts_asked(pending))
+        until then a reader of the entity would publish them again, a duplicate by id, as after a crash), and
+        what the won writes stored to `written` (entity, snapshot, whether its outbox awaits that trim)."""
+        known = {ref: k for ref in pending if (k := self._cache.take(ref)) is not None}
+        asked = self._parts_asked(pending)  # parts are not cached: an entity that names some is read
+        snapshots = await self._store.read(
+            [ref for ref in pending if ref not in known or (asked and asked[ref])], asked
+        )
         await self._publish_left_behind(snapshots)
-        writes: list[Write] = []
-        new_states: list[tuple[EntityRef, BaseModel | None]] = []  # parallel to writes
-        stored: list[bytes | None] = []  # parallel to writes: the state JSON each one stores
-        produced: list[tuple[Sequence[Output], list[DeadLetter], list[OutMessage]]] = []  # parallel to writes
+        token = f"{self._token_prefix}{next(self._attempts):x}"  # one per round: each writes an entity once
+        changes: list[_Change] = []
         for ref, items in pending.items():
-            snap = snapshots[ref]
+            cached = known.get(ref)
+            snap = snapshots.get(ref)
+            if snap is None:  # stepping from what this worker wrote: expect its token too
+                snap, expected_token = cached.snapshot, cached.token
+            else:
+                expected_token = ""
             fresh, fences = self._new_events(snap, items)
             if not fences:
+                if cached is not None and ref not in snapshots:  # all redelivered: the entry still holds
+                    self._cache.put(ref, cached)
                 continue
             if not fresh:  # only duplicates: advance the fences, nothing else
-                writes.append(Write(ref, snap.version, fences))
-                new_states.append((ref, None))
-                stored.append(None)
-                produced.append(((), [], []))
+                write = Write(ref, snap.version, fences, token=token, expected_token=expected_token)
+                changes.append(_Change(write, snap, None, None, (), [], []))
                 continue
-            recent = self._recent_json(snap, fresh)
+            recent = self._recent(snap, fresh)
             failed: list[DeadLetter] = []
             try:
-                state = self._cache.take(ref, snap.state_json) or self._load(snap.state_json)
+                if cached is not None and cached.snapshot.state_json == snap.state_json:
+                    state = cached.state
+                else:
+                    state = self._load(snap.state_json)
                 step = self._p.apply(ref.entity, state, [i.event for i in fresh], snap.parts)
             except Exception:  # one event's failure must cost only that event: step them one by one
                 step, failed = self._step_each(ref, snap, fresh)
             messages = self._messages(step.outputs, failed)
             state_json = step.state.model_dump_json() if step.state is not None else None
-            writes.append(
-                Write(
-                    ref,
-                    snap.version,
-                    fences,
-                    state_json,
-                    tuple(step.history),
-                    recent,
-                    outbox.encode(messages),
-                    step.parts,
-                )
+            write = Write(
+                ref,
+                snap.version,
+                fences,
+                state_json,
+                tuple(step.history),
+                ids_json(recent) if recent is not None else None,
+                outbox.encode(messages),
+                step.parts,
+                token,
+                expected_token,
             )
-            new_states.append((ref, step.state))
-            stored.append(state_json.encode() if state_json is not None else None)
-            produced.append((step.outputs, failed, messages))
-        results = await self._store.write(writes)
-        for (ref, state), raw, result in zip(new_states, stored, results, strict=True):
-            if result == APPLIED and state is not None and raw is not None:
-                self._cache.put(ref, raw, state)
+            changes.append(_Change(write, snap, step.state, recent, step.outputs, failed, messages))
+        results = await self._store.write([c.write for c in changes])
+        won = [c for c, r in zip(changes, results, strict=True) if r == APPLIED]
         # The outbox rule: only what a winning write stored goes out; a lost race publishes nothing.
-        won = [(w, p) for w, p, r in zip(writes, produced, results, strict=True) if r == APPLIED and p[2]]
-        if won:
+        sent = [c for c in won if c.messages]
+        if sent:
             await self._deliver(
-                [msg for _, p in won for msg in p[2]],
-                [o for _, p in won for o in p[0]],
-                [d for _, p in won for d in p[1]],
+                [msg for c in sent for msg in c.messages],
+                [o for c in sent for o in c.outputs],
+                [d for c in sent for d in c.failed],
             )
-            published += [(w.ref, w.expected_version + 1) for w, _ in won]
-        moved = {w.ref: pending[w.ref] for w, r in zip(writes, results, strict=True) if r == VERSION_MOVED}
+            published += [(c.write.ref, c.write.expected_version + 1) for c in sent]
+        written += [(c.write.ref, self._known(c), bool(c.messages)) for c in won if c.state is not None]
+        moved = {c.write.ref: pending[c.write.ref] for c, r in zip(changes, results, strict=True) if r == VERSION_MOVED}
         if moved:
             m.STATE_CONFLICTS.labels(self._p.name).inc(len(moved))
         if self._p.on_applied is not None:
-            self._notify(
-                [(ref, st) for (ref, st), r in zip(new_states, results, strict=True) if r == APPLIED and st is not None]
-            )
+            self._notify([(c.write.ref, c.state) for c in won if c.state is not None])
         return moved
+
+    def _known(self, change: _Change) -> Known:
+        """What Redis holds after `change` won, its outbox published and trimmed."""
+        w, snap = change.write, change.snapshot
+        return Known(
+            Snapshot(
+                w.expected_version + 1,
+                w.state_json.encode() if w.state_json is not None else snap.state_json,
+                {**snap.fences, **w.fences},
+                change.recent if change.recent is not None else snap.recent_ids,
+            ),
+            change.state,
+            w.token,
+        )
 
     def _parts_asked(self, pending: dict[EntityRef, list[_Inbound]]) -> dict[EntityRef, list[str]] | None:
         """The parts each entity's events name (Processor.parts_of), to read with its state."""
@@ -345,10 +389,10 @@ class BatchRunner:
             m.EVENTS_SKIPPED.labels(self._p.name, "duplicate").inc(duplicates)
         return new, fences
 
-    def _recent_json(self, snap: Snapshot, fresh: Sequence[_Inbound]) -> bytes | None:
+    def _recent(self, snap: Snapshot, fresh: Sequence[_Inbound]) -> tuple[str, ...] | None:
         if not self._dedupe_ids:
             return None
-        return ids_json([*snap.recent_ids, *(i.event.event_id for i in fresh)][-self._dedupe_ids :])
+        return (*snap.recent_ids, *(i.event.event_id for i in fresh))[-self._dedupe_ids :]
 
     def _load(self, raw: bytes | None) -> BaseModel | None:
         if raw is None:

@@ -8,7 +8,9 @@ changes nothing; a duplicate of an event at another offset (an upstream processo
 re-emitting after a crash, a producer retry) is caught by its id. The version makes
 writes compare-and-set, so two workers that momentarily handle the same entity (for
 example a conflict on a resource partition and an intention on the agent's
-partition) never lose each other's update: the loser recomputes. The same script stores the
+partition) never lose each other's update: the loser recomputes. Each write also stores a token
+naming it (`w`); a worker stepping from its cache of what it wrote (cache.py) expects that token as
+well as the version. The same script stores the
 messages the change produced (`o`, the outbox: see outbox.py), so only the writer that wins
 publishes them; `trim` removes them once published.
 
@@ -84,6 +86,11 @@ class Write:
     recent_json: bytes | None = None  # a JSON list of ids
     outbox: bytes = b""  # the messages this change produced (outbox.py format); replaces the stored one
     parts: Mapping[str, str] = field(default_factory=dict)  # parts to store (Processor.parts_of), JSON
+    token: str = ""  # stored with the new version: names this write
+    # The token `expected_version` must carry; "" = not checked (the change was computed from a read).
+    # A writer that computes from its own cache of what it wrote sets it: the version alone can repeat
+    # after a lost or deleted key, the token of another write cannot.
+    expected_token: str = ""
 
 
 class StateStore:
@@ -176,6 +183,8 @@ class StateStore:
                     ],
                     [
                         w.expected_version,
+                        w.expected_token,
+                        w.token,
                         w.state_json or "",
                         w.recent_json or b"",
                         self._history_cap,
@@ -191,11 +200,12 @@ class StateStore:
         self,
         published: Sequence[tuple[EntityRef, int]],
         then: Callable[[aioredis.client.Pipeline], None] | None = None,
-    ) -> None:
-        """Remove the outboxes whose messages are published: (entity, version that stored them); `then`
-        queues more commands after the trims, in the same pipeline (one round trip for both)."""
+    ) -> list[bool]:
+        """Remove the outboxes whose messages are published: (entity, version that stored them); per entity
+        whether it was trimmed (False: the version moved on). `then` queues more commands after the trims,
+        in the same pipeline (one round trip for both)."""
         if not published and then is None:
-            return
+            return []
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self._timeout_s), self._redis.pipeline(transaction=False) as pipe:
@@ -203,10 +213,11 @@ class StateStore:
                     _TRIM.queue(pipe, [entity_key(self._processor, ref.run_id, ref.entity)], [version])
                 if then is not None:
                     then(pipe)
-                await self._execute(pipe)
+                results = await self._execute(pipe)
         except _UNAVAILABLE as exc:
             raise StateUnavailable(f"redis outbox trim failed: {exc!r}") from exc
         m.STATE_STORE_SECONDS.labels(self._processor, "trim").observe(time.perf_counter() - started)
+        return [int(r) == 1 for r in results[: len(published)]]
 
     async def get(self, run_id: str, entity: str) -> Snapshot:
         return (await self.read([EntityRef(run_id, entity)]))[EntityRef(run_id, entity)]

@@ -166,6 +166,70 @@ def test_workers_taking_turns_on_the_same_agents_never_step_from_a_stale_cached_
     assert as_alone == alone[0]
 
 
+class CountingStore(StateStore):
+    """The real store, counting the entities it reads."""
+
+    reads = 0
+
+    async def read(self, refs, parts=None):
+        refs = list(refs)
+        self.reads += len(refs)
+        return await super().read(refs, parts)
+
+
+def test_an_entity_this_worker_wrote_is_stepped_from_its_cache_without_a_read(services, run_id) -> None:
+    async def scenario() -> tuple[int, int]:
+        client = aioredis.Redis.from_url(services.redis_url)
+        try:
+            store = CountingStore(client, "baseline", history_cap=50)
+            runner = BatchRunner(
+                baseline_processor(Settings()), store, ConfluentSender(services.kafka), run_id=run_id, state_cache=100
+            )
+            batches = chunks(vitals_records(run_id, 90), 9)
+            await runner.process(batches[0])
+            first = store.reads
+            for batch in batches[1:]:
+                await runner.process(batch)
+            return first, store.reads
+        finally:
+            await client.aclose()
+
+    first, total = asyncio.run(scenario())
+    assert first == 3  # three new agents: read once
+    assert total == first  # then every batch steps from what the worker wrote
+
+
+def test_a_state_written_by_another_writer_since_is_never_overwritten_from_the_cache(services, run_id) -> None:
+    """Even when the other writes bring the version back to the number the cache expects: the key was
+    lost and written again (a Redis that lost its data, another worker during a rebalance)."""
+    processor = baseline_processor(Settings())
+    records = vitals_records(run_id, 90)
+    first, second, third = records[:30], records[30:60], records[60:]
+
+    async def scenario() -> dict:
+        client = aioredis.Redis.from_url(services.redis_url)
+        try:
+            store = StateStore(client, processor.name, history_cap=50)
+            send = ConfluentSender(services.kafka)
+            cached = BatchRunner(processor, store, send, run_id=run_id, state_cache=100)
+            await cached.process(first)  # version 1 of each agent, cached by this worker
+            keys = [k async for k in client.scan_iter(match=f"chorus:{processor.name}:*{run_id}*")]
+            await client.delete(*keys)
+            other = BatchRunner(processor, store, send, run_id=run_id)
+            await other.process(second)  # version 1 again, another state
+            await cached.process(third)
+            return {a: (s.state_json, dict(s.fences)) for a in ("a0", "a1", "a2") if (s := await store.get(run_id, a))}
+        finally:
+            await client.aclose()
+
+    result = asyncio.run(scenario())
+    alone_id = f"{run_id}-alone"
+    shift = {rec.value: rec.value.replace(run_id.encode(), alone_id.encode()) for rec in records}
+    alone_records = [Record(r.topic, r.partition, r.offset, r.key, shift[r.value]) for r in second + third]
+    alone = asyncio.run(apply(services, processor, alone_id, [alone_records[:30], alone_records[30:]], state_cache=0))
+    assert result == {a: (s.replace(alone_id.encode(), run_id.encode()), f) for a, (s, f) in alone[0].items()}
+
+
 def test_an_entitys_parts_are_written_with_its_state_or_not_at_all(services, run_id) -> None:
     """Processor.parts_of: the parts go through the same compare-and-set as the state."""
 
