@@ -24,7 +24,7 @@ class Known(NamedTuple):
     """What Redis holds for an entity, as this worker wrote it."""
 
     snapshot: Snapshot  # no outbox: only an entry whose outbox is trimmed (or empty) is kept
-    state: BaseModel | None  # snapshot.state_json, parsed
+    state: BaseModel | None  # snapshot.state_json, parsed; None: not parsed (the step kept the stored state)
     token: str  # the token of the write that stored it
 
 

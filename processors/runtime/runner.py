@@ -251,7 +251,7 @@ class BatchRunner:
             recent = self._recent(snap, fresh)
             failed: list[DeadLetter] = []
             try:
-                if cached is not None and cached.snapshot.state_json == snap.state_json:
+                if cached is not None and cached.state is not None and cached.snapshot.state_json == snap.state_json:
                     state = cached.state
                 else:
                     state = self._load(snap.state_json)
@@ -284,7 +284,7 @@ class BatchRunner:
                 [d for c in sent for d in c.failed],
             )
             published += [(c.write.ref, c.write.expected_version + 1) for c in sent]
-        written += [(c.write.ref, self._known(c), bool(c.messages)) for c in won if c.state is not None]
+        written += [(c.write.ref, self._known(c), bool(c.messages)) for c in won]
         moved = {c.write.ref: pending[c.write.ref] for c, r in zip(changes, results, strict=True) if r == VERSION_MOVED}
         if moved:
             m.STATE_CONFLICTS.labels(self._p.name).inc(len(moved))
