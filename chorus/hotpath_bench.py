@@ -6,7 +6,10 @@ of a few events per agent as the runner hands them over. The collector is set up
 Prints CPU microseconds per event (median of rounds) and a digest of every output and final state, so two
 versions of the step can be checked for identical results. With `--store`, also the client CPU of the
 state store's round trips (read, write, trim) per entity, on the Redis of REDIS_URL, at 10, 100 and 1,000
-entities a batch, through the worker's own client. Numbers only: nothing here is asserted.
+entities a batch, through the worker's own client. With `--runner`, the baseline worker's whole batch
+(`BatchRunner.process`: decode, fences, step, state round trips; outputs to a sender that drops them) per
+event, each agent once a batch at 10, 100 and 1,000 agents, with the state cache of the worker's settings
+and with none (every entity read and parsed each batch). Numbers only: nothing here is asserted.
 """
 
 from __future__ import annotations
@@ -24,10 +27,10 @@ from typing import Any
 import click
 
 from processors.baseline.app import make_processor
-from processors.runtime import Settings
+from processors.runtime import BatchRunner, Record, Settings
 from processors.runtime.redisclient import async_client
 from processors.runtime.store import EntityRef, StateStore, Write
-from schemas import Intention, Vitals, decode, encode
+from schemas import VITALS, Intention, Vitals, decode, encode
 
 from .bench_cmd import intentions_stream, vitals_stream
 
@@ -54,7 +57,10 @@ def _steps(processor: Any, by_agent: dict[str, list[Vitals]], per_batch: int, st
 @click.option("--per-batch", type=int, default=4, show_default=True, help="Events of one agent per step call.")
 @click.option("--rounds", type=int, default=3, show_default=True)
 @click.option("--store/--no-store", default=False, show_default=True, help="Also the state store's round trips.")
-def main(events: int, agents: int, per_batch: int, rounds: int, store: bool) -> None:
+@click.option(
+    "--runner/--no-runner", default=False, show_default=True, help="Also the baseline runner's whole batch, on Redis."
+)
+def main(events: int, agents: int, per_batch: int, rounds: int, store: bool, runner: bool) -> None:
     processor = make_processor(Settings())
     vitals = [encode(v) for _, v in vitals_stream("bench", events, agents)]
     intentions = [encode(i) for _, i in intentions_stream("bench", events, agents)]
@@ -86,6 +92,12 @@ def main(events: int, agents: int, per_batch: int, rounds: int, store: bool) -> 
     if store:
         for entities, us in asyncio.run(_store_round_trips(Settings().redis_url, rounds)).items():
             click.echo(f"store read+write+trim, {entities:>5} a batch{statistics.median(us):>8.2f} us CPU per entity")
+    if runner:
+        for (agents_a_batch, cache), us in asyncio.run(_runner_batches(Settings(), rounds)).items():
+            click.echo(
+                f"baseline runner, {agents_a_batch:>5} agents a batch, state cache {cache:>6}"
+                f"{statistics.median(us):>8.2f} us CPU per event"
+            )
 
 
 async def _store_round_trips(redis_url: str, rounds: int) -> dict[int, list[float]]:
@@ -116,6 +128,44 @@ async def _store_round_trips(redis_url: str, rounds: int) -> dict[int, list[floa
         keys = [k async for k in client.scan_iter(f"*{run_id}*")]
         if keys:
             await client.delete(*keys)
+        await client.aclose()
+    return figures
+
+
+async def _runner_batches(settings: Settings, rounds: int) -> dict[tuple[int, int], list[float]]:
+    """The baseline worker's batches, each agent once a batch (the shape of a light load over a big fleet)."""
+    client = async_client(settings.redis_url, read_timeout_s=None)
+    processor = make_processor(settings)
+    figures: dict[tuple[int, int], list[float]] = {}
+
+    async def drop(messages: object) -> None:
+        pass
+
+    try:
+        for _ in range(rounds):
+            for agents, batches in ((10, 200), (100, 40), (1000, 6)):
+                for cache in (settings.state_cache_entities, 0):
+                    run_id = f"hotpath-{uuid.uuid4().hex[:8]}"
+                    store = StateStore(client, processor.name, settings.history_cap)
+                    runner = BatchRunner(processor, store, drop, run_id=run_id, state_cache=cache)
+                    records = [encode(v) for _, v in vitals_stream(run_id, agents * (batches + 5), agents)]
+                    cut = [
+                        [Record(VITALS.name, i % 16, k * agents + i, None, raw) for i, raw in enumerate(chunk)]
+                        for k, chunk in enumerate(records[at : at + agents] for at in range(0, len(records), agents))
+                    ]
+                    try:
+                        for batch in cut[:5]:  # every agent known: its first read is not the steady state
+                            await runner.process(batch)
+                        started = time.process_time()
+                        for batch in cut[5:]:
+                            await runner.process(batch)
+                        used = time.process_time() - started
+                    finally:
+                        keys = [k async for k in client.scan_iter(f"*{run_id}*")]
+                        for at in range(0, len(keys), 1000):
+                            await client.delete(*keys[at : at + 1000])
+                    figures.setdefault((agents, cache), []).append(used / (batches * agents) * 1e6)
+    finally:
         await client.aclose()
     return figures
 
