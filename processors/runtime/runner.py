@@ -1,7 +1,8 @@
 """The batch pipeline every processor runs, independent of Faust.
 
-decode -> group by entity -> one pipeline read of state + fences -> publish any outbox
-left behind -> pure steps in memory -> one pipeline of Lua writes (state + fences + the
+decode -> group by entity -> one pipeline read of state + fences (only of the entities this
+worker did not write last: the others come from its cache of its own writes, cache.py) ->
+publish any outbox left behind -> pure steps in memory -> one pipeline of Lua writes (state + fences + the
 outputs as the entity's outbox, compare-and-set) -> publish the outboxes of the writes that
 won, await delivery -> trim them, in the round trip that also records the batch's progress
 marks. So a decision is published only by the worker whose state write won (the transactional
