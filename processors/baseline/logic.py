@@ -169,11 +169,13 @@ class MetricState:
         return math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 0.0
 
     def copy(self) -> MetricState:
+        """A working copy. Its season buckets and remembered bursts are shared with the original: they are
+        replaced, never changed in place (_learn_season, _end_episode), so copying them was waste."""
         return MetricState(
             self.count, self.mean, self.m2, self.fast, self.rdev, self.l_exceed, self.l_excess, self.j_exceed,
             self.j_excess, self.deviating, self.normal, self.anomalous, self.severity, self.streak_ids,
             self.peak_level, self.peak_jump, self.s_exceed, self.s_excess, self.peak_season, self.s_run, self.quiet,
-            self.reported, {k: list(b) for k, b in self.season.items()}, [list(b) for b in self.bursts],
+            self.reported, dict(self.season), list(self.bursts),
         )  # fmt: skip
 
 
@@ -295,9 +297,9 @@ def _learn_season(ms: MetricState, x: float, key: SeasonKey, cfg: BaselineConfig
     """One sample into its time-of-day bucket. A mature bucket learns it winsorised to `clip` of its own
     scale, so an anomaly moves the profile little; a young one learns everything (it is learning the cycle)."""
     day, bucket = key
-    b = ms.season.get(bucket)
-    if b is None:
-        b = ms.season[bucket] = [0.0, -1.0, 0.0, 0.0, 0.0]
+    old = ms.season.get(bucket)
+    # A new list, never the stored one changed in place: working copies of a state share buckets (copy()).
+    b = ms.season[bucket] = [0.0, -1.0, 0.0, 0.0, 0.0] if old is None else list(old)
     if day != b[1]:
         b[0], b[1] = b[0] + 1, float(day)
     if b[0] >= cfg.season_days:

@@ -327,6 +327,20 @@ def test_a_learned_daily_cycle_of_any_shape_is_not_reported(high: float, low: fl
     assert anomalies(out) == []
 
 
+LEARNED_DAYS = CFG.season_days + 1
+LEARNED, _ = feed([at_5min(i, square_day(i)) for i in range(LEARNED_DAYS * PER_DAY)])
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.floats(min_value=0, max_value=1e5, allow_nan=False), min_size=1, max_size=30))
+def test_a_step_never_changes_the_state_it_is_given(values: list[float]) -> None:
+    """Working copies share the state's season buckets and bursts, so nothing may change them in place."""
+    before = LEARNED.model_dump_json()
+    n0 = LEARNED_DAYS * PER_DAY
+    step("a1", LEARNED, [at_5min(n0 + k, x) for k, x in enumerate(values)], CFG)
+    assert LEARNED.model_dump_json() == before
+
+
 def test_a_missing_daily_peak_is_reported_by_the_seasonal_channel() -> None:
     n0 = (CFG.season_days + 3) * PER_DAY
     state, _ = feed([at_5min(i, square_day(i)) for i in range(n0)])
