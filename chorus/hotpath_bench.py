@@ -2,7 +2,9 @@
 
 Over the stream `chorus bench` pre-fills (vitals of a healthy fleet with some sick agents, and intentions):
 decoding with pydantic alone and with `schemas.decode` (msgspec first), and the baseline step in batches
-of a few events per agent as the runner hands them over. The collector is set up as the worker sets it.
+of a few events per agent as the runner hands them over, also with the stream's ticks 30 min apart in event
+time (each agent's time-of-day profile fills, as in a fleet that has run for days). The collector is set up
+as the worker sets it.
 Prints CPU microseconds per event (median of rounds) and a digest of every output and final state, so two
 versions of the step can be checked for identical results. With `--store`, also the client CPU of the
 state store's round trips (read, write, trim) per entity, on the Redis of REDIS_URL, at 10, 100 and 1,000
