@@ -218,7 +218,8 @@ def test_a_state_written_by_another_writer_since_is_never_overwritten_from_the_c
             other = BatchRunner(processor, store, send, run_id=run_id)
             await other.process(second)  # version 1 again, another state
             await cached.process(third)
-            return {a: (s.state_json, dict(s.fences)) for a in ("a0", "a1", "a2") if (s := await store.get(run_id, a))}
+            states = {a: await store.get(run_id, a) for a in ("a0", "a1", "a2")}
+            return {a: (s.state_json, dict(s.fences)) for a, s in states.items()}
         finally:
             await client.aclose()
 
