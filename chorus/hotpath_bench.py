@@ -137,11 +137,16 @@ async def _store_round_trips(redis_url: str, rounds: int) -> dict[int, list[floa
                     await store.trim([(r, snaps[r].version + 1) for r in refs])
                 figures.setdefault(entities, []).append((time.process_time() - started) / batches / entities * 1e6)
     finally:
-        keys = [k async for k in client.scan_iter(f"*{run_id}*")]
-        if keys:
-            await client.delete(*keys)
+        await _drop_run(client, run_id)
         await client.aclose()
     return figures
+
+
+async def _drop_run(client: Any, run_id: str) -> None:
+    """Delete a throwaway run's keys, a thousand at a time."""
+    keys = [k async for k in client.scan_iter(f"*{run_id}*")]
+    for at in range(0, len(keys), 1000):
+        await client.delete(*keys[at : at + 1000])
 
 
 async def _runner_batches(settings: Settings, rounds: int) -> dict[tuple[int, int], list[float]]:
@@ -162,8 +167,8 @@ async def _runner_batches(settings: Settings, rounds: int) -> dict[tuple[int, in
                     runner = BatchRunner(processor, store, drop, run_id=run_id, state_cache=cache)
                     records = [encode(v) for _, v in vitals_stream(run_id, agents * (batches + 5), agents)]
                     cut = [
-                        [Record(VITALS.name, i % 16, k * agents + i, None, raw) for i, raw in enumerate(chunk)]
-                        for k, chunk in enumerate(records[at : at + agents] for at in range(0, len(records), agents))
+                        [Record(VITALS.name, i % 16, at + i, None, raw) for i, raw in enumerate(records[at : at + agents])]
+                        for at in range(0, len(records), agents)
                     ]
                     try:
                         for batch in cut[:5]:  # every agent known: its first read is not the steady state
@@ -173,9 +178,7 @@ async def _runner_batches(settings: Settings, rounds: int) -> dict[tuple[int, in
                             await runner.process(batch)
                         used = time.process_time() - started
                     finally:
-                        keys = [k async for k in client.scan_iter(f"*{run_id}*")]
-                        for at in range(0, len(keys), 1000):
-                            await client.delete(*keys[at : at + 1000])
+                        await _drop_run(client, run_id)
                     figures.setdefault((agents, cache), []).append(used / (batches * agents) * 1e6)
     finally:
         await client.aclose()

@@ -70,7 +70,7 @@ class _Change(NamedTuple):
 
     write: Write
     snapshot: Snapshot  # what it was computed from
-    state: BaseModel | None  # the new state (None: unchanged, only fences advance)
+    state: BaseModel | None  # the new state (None: the stored state is kept)
     recent: tuple[str, ...] | None  # the new recent ids (None: not kept)
     outputs: Sequence[Output]
     failed: list[DeadLetter]
