@@ -218,6 +218,15 @@ def _start_kafka(bootstrap: str, say: Say, secure: bool = False) -> Service:
     return start_kafka(home() / ("kafka-secure" if secure else "kafka"), host, port, port + 1, say, secure=secure)
 
 
+def _cluster_id() -> str:
+    """A Kafka cluster id: a random UUID in unpadded URL-safe base64, never starting with '-' (one in 64 would:
+    the storage tool's argument parser then reads it as an option and fails; Kafka's own Uuid.randomUuid
+    skips such ids for the same reason)."""
+    while (cluster_id := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[:22]).startswith("-"):
+        pass
+    return cluster_id
+
+
 def start_kafka(
     base: Path, host: str, port: int, controller: int, say: Say, *, secure: bool = False, classpath: str | None = None
 ) -> Service:
@@ -249,7 +258,7 @@ def start_kafka(
     log4j = KAFKA_RECIPE / "log4j2.properties"
     jvm = [java, "-Xmx1g", "-Xms256m", f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={base}"]
     if not (data / "meta.properties").exists():
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[:22]
+        cluster_id = _cluster_id()
         formatted = subprocess.run(
             [*jvm, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config),
              *format_extra],
