@@ -11,7 +11,9 @@ state store's round trips (read, write, trim) per entity, on the Redis of REDIS_
 entities a batch, through the worker's own client. With `--runner`, the baseline worker's whole batch
 (`BatchRunner.process`: decode, fences, step, state round trips; outputs to a sender that drops them) per
 event, each agent once a batch at 10, 100 and 1,000 agents, with the state cache of the worker's settings
-and with none (every entity read and parsed each batch). Numbers only: nothing here is asserted.
+and with none (every entity read and parsed each batch); and at 100 agents whose samples are 30 min apart,
+measured after 200 batches (four days: each agent's time-of-day profile full, as in a fleet that has run
+for days), with the size of such an agent's stored state. Numbers only: nothing here is asserted.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import asyncio
 import gc
 import hashlib
 import itertools
+import json
 import statistics
 import time
 import uuid
@@ -31,6 +34,7 @@ import click
 from processors.baseline.app import make_processor
 from processors.runtime import BatchRunner, Record, Settings
 from processors.runtime.redisclient import async_client
+from processors.runtime.statecodec import StateCodec, plain
 from processors.runtime.store import EntityRef, StateStore, Write
 from schemas import VITALS, Intention, Vitals, decode, encode
 
@@ -69,6 +73,7 @@ def _later(v: Vitals, every_s: int) -> Vitals:
 )
 def main(events: int, agents: int, per_batch: int, rounds: int, store: bool, runner: bool) -> None:
     processor = make_processor(Settings())
+    codec = StateCodec(processor.state_model)
     vitals = [encode(v) for _, v in vitals_stream("bench", events, agents)]
     intentions = [encode(i) for _, i in intentions_stream("bench", events, agents)]
     gc.freeze()
@@ -91,7 +96,7 @@ def main(events: int, agents: int, per_batch: int, rounds: int, store: bool, run
         step_us = _cpu_us(lambda: _steps(processor, by_agent, per_batch, states, outputs), events)  # noqa: B023
         figures.setdefault("baseline step per vitals", []).append(step_us)
         for agent in sorted(states):
-            outputs.update(states[agent].model_dump_json().encode())
+            outputs.update(json.dumps(plain(codec.encode(states[agent])), sort_keys=True).encode())
         digest = outputs.hexdigest()[:16]
         # The bench's stream spans minutes of event time; a fleet that has run for days carries a full
         # time-of-day profile per metric (48 buckets), which every step's working copy used to copy.
@@ -105,11 +110,14 @@ def main(events: int, agents: int, per_batch: int, rounds: int, store: bool, run
         for entities, us in asyncio.run(_store_round_trips(Settings().redis_url, rounds)).items():
             click.echo(f"store read+write+trim, {entities:>5} a batch{statistics.median(us):>8.2f} us CPU per entity")
     if runner:
-        for (agents_a_batch, cache), us in asyncio.run(_runner_batches(Settings(), rounds)).items():
+        runs, mature_bytes = asyncio.run(_runner_batches(Settings(), rounds))
+        for (agents_a_batch, every_s, cache), us in runs.items():
+            spacing = "30 min apart" if every_s > 1 else "1 s apart"
             click.echo(
-                f"baseline runner, {agents_a_batch:>5} agents a batch, state cache {cache:>6}"
+                f"baseline runner, {agents_a_batch:>5} agents a batch, {spacing:<12}, state cache {cache:>6}"
                 f"{statistics.median(us):>8.2f} us CPU per event"
             )
+        click.echo(f"stored baseline state of an agent with four days of samples: {mature_bytes} bytes")
 
 
 async def _store_round_trips(redis_url: str, rounds: int) -> dict[int, list[float]]:
@@ -149,40 +157,53 @@ async def _drop_run(client: Any, run_id: str) -> None:
         await client.delete(*keys[at : at + 1000])
 
 
-async def _runner_batches(settings: Settings, rounds: int) -> dict[tuple[int, int], list[float]]:
-    """The baseline worker's batches, each agent once a batch (the shape of a light load over a big fleet)."""
+RUNNER_SHAPES = (  # agents a batch, batches measured, after how many, seconds between an agent's samples
+    (10, 200, 5, 1),
+    (100, 40, 5, 1),
+    (1000, 6, 5, 1),
+    (100, 40, 200, 1800),  # four days of samples first: the time-of-day profile is full
+)
+
+
+async def _runner_batches(settings: Settings, rounds: int) -> tuple[dict[tuple[int, int, int], list[float]], int]:
+    """The baseline worker's batches, each agent once a batch (the shape of a light load over a big fleet):
+    CPU us per event by (agents, sample spacing, cache size), and the stored state of a days-old agent."""
     client = async_client(settings.redis_url, read_timeout_s=None)
     processor = make_processor(settings)
-    figures: dict[tuple[int, int], list[float]] = {}
+    figures: dict[tuple[int, int, int], list[float]] = {}
+    mature_bytes = 0
 
     async def drop(messages: object) -> None:
         pass
 
     try:
         for _ in range(rounds):
-            for agents, batches in ((10, 200), (100, 40), (1000, 6)):
+            for agents, batches, warm, every_s in RUNNER_SHAPES:
                 for cache in (settings.state_cache_entities, 0):
                     run_id = f"hotpath-{uuid.uuid4().hex[:8]}"
                     store = StateStore(client, processor.name, settings.history_cap)
                     runner = BatchRunner(processor, store, drop, run_id=run_id, state_cache=cache)
-                    records = [encode(v) for _, v in vitals_stream(run_id, agents * (batches + 5), agents)]
+                    stream = vitals_stream(run_id, agents * (batches + warm), agents)
+                    records = [encode(_later(v, every_s) if every_s > 1 else v) for _, v in stream]
                     cut = [
                         [Record(VITALS.name, i % 16, at + i, None, raw) for i, raw in enumerate(records[at : at + agents])]
                         for at in range(0, len(records), agents)
                     ]
                     try:
-                        for batch in cut[:5]:  # every agent known: its first read is not the steady state
+                        for batch in cut[:warm]:  # every agent known: its first read is not the steady state
                             await runner.process(batch)
                         started = time.process_time()
-                        for batch in cut[5:]:
+                        for batch in cut[warm:]:
                             await runner.process(batch)
                         used = time.process_time() - started
+                        if every_s > 1:
+                            mature_bytes = len((await store.get(run_id, "bench-0")).state_raw or b"")
                     finally:
                         await _drop_run(client, run_id)
-                    figures.setdefault((agents, cache), []).append(used / (batches * agents) * 1e6)
+                    figures.setdefault((agents, every_s, cache), []).append(used / (batches * agents) * 1e6)
     finally:
         await client.aclose()
-    return figures
+    return figures, mature_bytes
 
 
 if __name__ == "__main__":

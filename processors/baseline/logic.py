@@ -55,8 +55,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pydantic import BaseModel, Field
-
 from processors.runtime import Output, Step
 from schemas import (
     ANOMALIES,
@@ -179,8 +177,11 @@ class MetricState:
         )  # fmt: skip
 
 
-class AgentBaseline(BaseModel):
-    metrics: dict[Metric, MetricState] = Field(default_factory=dict)
+@dataclass(slots=True)
+class AgentBaseline:
+    """One agent's baselines: a plain dataclass, stored as MessagePack (processors.runtime.statecodec)."""
+
+    metrics: dict[Metric, MetricState] = field(default_factory=dict)
     samples: int = 0
     since_snapshot: int = 0
     # While the agent is quarantined nothing it shows is learned: no tail growth, no re-learning.
@@ -195,12 +196,7 @@ class AgentBaseline(BaseModel):
 
     def copy(self) -> AgentBaseline:
         """A working copy deep enough to mutate (MetricState fields are immutable values)."""
-        return AgentBaseline.model_construct(
-            metrics={k: ms.copy() for k, ms in self.metrics.items()},
-            samples=self.samples,
-            since_snapshot=self.since_snapshot,
-            held=self.held,
-        )
+        return AgentBaseline({k: ms.copy() for k, ms in self.metrics.items()}, self.samples, self.since_snapshot, self.held)
 
 
 def learn(ms: MetricState, x: float, window: int) -> MetricState:

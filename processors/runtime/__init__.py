@@ -3,7 +3,7 @@
 Writing a processor with it (see processors/baseline for a full one)::
 
     # processors/example/logic.py -- pure: no I/O, no clock
-    class AgentState(pydantic.BaseModel):
+    class AgentState(pydantic.BaseModel):  # stored as its JSON; a dataclass is stored as MessagePack (statecodec)
         seen: int = 0
 
     def step(agent_id: str, state: AgentState | None, events: Sequence[Event]) -> Step[AgentState]:

@@ -13,9 +13,7 @@ step works on it: a step that mutates its input and then fails to be stored leav
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import NamedTuple
-
-from pydantic import BaseModel
+from typing import Any, NamedTuple
 
 from .store import EntityRef, Snapshot
 
@@ -24,7 +22,7 @@ class Known(NamedTuple):
     """What Redis holds for an entity, as this worker wrote it."""
 
     snapshot: Snapshot  # no outbox: only an entry whose outbox is trimmed (or empty) is kept
-    state: BaseModel | None  # snapshot.state_json, parsed; None: not parsed (the step kept the stored state)
+    state: Any  # snapshot.state_raw, decoded; None: not parsed (the step kept the stored state)
     token: str  # the token of the write that stored it
 
 

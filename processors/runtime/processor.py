@@ -6,11 +6,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from pydantic import BaseModel
-
 from schemas import Event, TopicSpec
 
-S = TypeVar("S", bound=BaseModel)
+S = TypeVar("S")  # a pydantic model or a dataclass (statecodec.py: how each is stored)
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,6 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, NamedTuple
 
-from pydantic import BaseModel, ValidationError
-
 from schemas import DEADLETTER, DeadLetter, DecodeError, Event, OperatorCommand, decode
 
 from . import metrics as m
@@ -42,6 +40,7 @@ from .kafka import OutMessage, Sender
 from .keys import fence_field
 from .processor import Output, Processor, Step
 from .progress import ProgressMarks
+from .statecodec import StateCodec
 from .store import APPLIED, VERSION_MOVED, EntityRef, Snapshot, StateStore, Write, ids_json
 
 log = logging.getLogger(__name__)
@@ -70,7 +69,7 @@ class _Change(NamedTuple):
 
     write: Write
     snapshot: Snapshot  # what it was computed from
-    state: BaseModel | None  # the new state (None: the stored state is kept)
+    state: Any  # the new state (None: the stored state is kept)
     recent: tuple[str, ...] | None  # the new recent ids (None: not kept)
     outputs: Sequence[Output]
     failed: list[DeadLetter]
@@ -108,6 +107,7 @@ class BatchRunner:
         self._stopping = stopping
         self._models = {spec.name: spec.model for spec in processor.sources}
         self._rank = {spec.name: i for i, spec in enumerate(processor.sources)}
+        self._codec = StateCodec(processor.state_model)
         self._cache = StateCache(state_cache)
         # Tokens name this worker's writes (cache.py): a random prefix and a count of rounds.
         self._token_prefix, self._attempts = os.urandom(6).hex() + ":", itertools.count()
@@ -252,20 +252,20 @@ class BatchRunner:
             recent = self._recent(snap, fresh)
             failed: list[DeadLetter] = []
             try:
-                if cached is not None and cached.state is not None and cached.snapshot.state_json == snap.state_json:
+                if cached is not None and cached.state is not None and cached.snapshot.state_raw == snap.state_raw:
                     state = cached.state
                 else:
-                    state = self._load(snap.state_json)
+                    state = self._load(snap.state_raw)
                 step = self._p.apply(ref.entity, state, [i.event for i in fresh], snap.parts)
             except Exception:  # one event's failure must cost only that event: step them one by one
                 step, failed = self._step_each(ref, snap, fresh)
             messages = self._messages(step.outputs, failed)
-            state_json = step.state.model_dump_json() if step.state is not None else None
+            state_raw = self._codec.encode(step.state) if step.state is not None else None
             write = Write(
                 ref,
                 snap.version,
                 fences,
-                state_json,
+                state_raw,
                 tuple(step.history),
                 ids_json(recent) if recent is not None else None,
                 outbox.encode(messages),
@@ -299,7 +299,7 @@ class BatchRunner:
         return Known(
             Snapshot(
                 w.expected_version + 1,
-                w.state_json.encode() if w.state_json is not None else snap.state_json,
+                w.state_raw if w.state_raw is not None else snap.state_raw,
                 {**snap.fences, **w.fences},
                 change.recent if change.recent is not None else snap.recent_ids,
             ),
@@ -339,7 +339,7 @@ class BatchRunner:
         log.exception("step failed; retrying its events one by one", extra={"processor": self._p.name})
         try:
             step, failed = step_each(
-                self._p, ref.entity, self._load(snap.state_json), [i.event for i in fresh], snap.parts
+                self._p, ref.entity, self._load(snap.state_raw), [i.event for i in fresh], snap.parts
             )
         except Exception as exc:  # unreadable stored state: no event of this entity can apply
             step, failed = Step(), [(n, exc) for n in range(len(fresh))]
@@ -350,7 +350,7 @@ class BatchRunner:
         ]
         return step, dead
 
-    def _notify(self, applied: Sequence[tuple[EntityRef, BaseModel]]) -> None:
+    def _notify(self, applied: Sequence[tuple[EntityRef, Any]]) -> None:
         hook = self._p.on_applied
         assert hook is not None
         for ref, state in applied:
@@ -395,13 +395,8 @@ class BatchRunner:
             return None
         return (*snap.recent_ids, *(i.event.event_id for i in fresh))[-self._dedupe_ids :]
 
-    def _load(self, raw: bytes | None) -> BaseModel | None:
-        if raw is None:
-            return None
-        try:
-            return self._p.state_model.model_validate_json(raw)
-        except ValidationError as exc:
-            raise ValueError(f"stored state does not fit {self._p.state_model.__name__}: {exc}") from exc
+    def _load(self, raw: bytes | None) -> Any:
+        return self._codec.decode(raw) if raw is not None else None
 
     @staticmethod
     def _messages(outputs: Sequence[Output], dead: Sequence[DeadLetter]) -> list[OutMessage]:

@@ -1,7 +1,7 @@
 """The Redis state store: per-entity state, version and offset fences, changed only by one Lua script.
 
 Each entity (an agent, a resource...) of one processor and run has a hash with its
-state JSON (`s`), a version (`v`), one offset fence per source (topic, partition)
+state (`s`, encoded by statecodec.py), a version (`v`), one offset fence per source (topic, partition)
 (`f:<topic>:<partition>`: the last offset whose effect the state already holds) and the
 ids of its most recent events (`d`). A redelivered event is at or below its fence and
 changes nothing; a duplicate of an event at another offset (an upstream processor
@@ -63,7 +63,7 @@ class Snapshot:
     """What Redis holds for an entity: version 0 and no state for a new one."""
 
     version: int = 0
-    state_json: bytes | None = None
+    state_raw: bytes | None = None
     fences: Mapping[str, int] = field(default_factory=dict)
     recent_ids: tuple[str, ...] = ()
     outbox: bytes = b""  # messages of this version not yet published (outbox.py format)
@@ -81,7 +81,7 @@ class Write:
     ref: EntityRef
     expected_version: int
     fences: Mapping[str, int]
-    state_json: str | None = None
+    state_raw: bytes | None = None  # the encoded state (statecodec.py)
     history: Sequence[str] = ()
     recent_json: bytes | None = None  # a JSON list of ids
     outbox: bytes = b""  # the messages this change produced (outbox.py format); replaces the stored one
@@ -185,7 +185,7 @@ class StateStore:
                         w.expected_version,
                         w.expected_token,
                         w.token,
-                        w.state_json or "",
+                        w.state_raw or b"",
                         w.recent_json or b"",
                         self._history_cap,
                         w.outbox,
@@ -235,7 +235,7 @@ def _snapshot(row: Mapping[bytes, bytes]) -> Snapshot:
     recent = tuple(_ids(row[b"d"])) if b"d" in row else ()
     return Snapshot(
         version=int(row.get(b"v", b"0")),
-        state_json=row.get(b"s"),
+        state_raw=row.get(b"s"),
         fences=fences,
         recent_ids=recent,
         outbox=row.get(b"o", b""),

@@ -61,7 +61,7 @@ async def apply(redis_url: str, records: list[Record], run_id: str) -> tuple[lis
         send = Captured()
         await BatchRunner(trust_processor(TrustPolicy()), store, send, run_id=run_id).process(records)
         snap = await store.get(run_id, "a1")
-        return send.sent, snap.state_json, await store.history(run_id, "a1")
+        return send.sent, snap.state_raw, await store.history(run_id, "a1")
     finally:
         await client.aclose()
 

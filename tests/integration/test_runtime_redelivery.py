@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 
 from processors.baseline.app import make_processor as baseline_processor
 from processors.runtime import BatchRunner, ConfluentSender, Record, Settings, StateStore
+from processors.runtime.statecodec import plain
 from processors.runtime.store import VERSION_MOVED, EntityRef, Write
 from processors.trust import TrustPolicy
 from processors.trust.app import make_processor as trust_processor
@@ -83,7 +84,7 @@ async def apply(
     services, processor, run_id: str, batches: list[list[Record]], *, workers: int = 1, state_cache: int = 1000
 ) -> tuple[dict, list[str]]:
     """Apply the batches (round-robin over `workers` runners, each with its own state cache as in a
-    worker process); the resulting states (JSON, fences) and histories."""
+    worker process); the resulting states (as stored, fences) and histories."""
     client = aioredis.Redis.from_url(services.redis_url)
     try:
         store = StateStore(client, processor.name, history_cap=50)
@@ -94,7 +95,7 @@ async def apply(
         agents = sorted({rec.key.decode() for batch in batches for rec in batch})
         states = {a: await store.get(run_id, a) for a in agents}
         histories = [h for a in agents for h in await store.history(run_id, a)]
-        return {a: (s.state_json, dict(s.fences)) for a, s in states.items()}, histories
+        return {a: (s.state_raw, dict(s.fences)) for a, s in states.items()}, histories
     finally:
         await client.aclose()
 
@@ -160,10 +161,10 @@ def test_workers_taking_turns_on_the_same_agents_never_step_from_a_stale_cached_
     other = f"{run_id}-b"
     taking_turns = asyncio.run(apply(services, processor, other, chunks(vitals_records(other, 90), 10), workers=2))
     as_alone = {
-        agent: (state.replace(other.encode(), run_id.encode()), fences)
+        agent: (json.loads(json.dumps(plain(state)).replace(other, run_id)), fences)
         for agent, (state, fences) in taking_turns[0].items()
     }
-    assert as_alone == alone[0]
+    assert as_alone == {agent: (plain(state), fences) for agent, (state, fences) in alone[0].items()}
 
 
 class CountingStore(StateStore):
@@ -219,7 +220,7 @@ def test_a_state_written_by_another_writer_since_is_never_overwritten_from_the_c
             await other.process(second)  # version 1 again, another state
             await cached.process(third)
             states = {a: await store.get(run_id, a) for a in ("a0", "a1", "a2")}
-            return {a: (s.state_json, dict(s.fences)) for a, s in states.items()}
+            return {a: (s.state_raw, dict(s.fences)) for a, s in states.items()}
         finally:
             await client.aclose()
 
@@ -228,7 +229,8 @@ def test_a_state_written_by_another_writer_since_is_never_overwritten_from_the_c
     shift = {rec.value: rec.value.replace(run_id.encode(), alone_id.encode()) for rec in records}
     alone_records = [Record(r.topic, r.partition, r.offset, r.key, shift[r.value]) for r in second + third]
     alone = asyncio.run(apply(services, processor, alone_id, [alone_records[:30], alone_records[30:]], state_cache=0))
-    assert result == {a: (s.replace(alone_id.encode(), run_id.encode()), f) for a, (s, f) in alone[0].items()}
+    as_alone = {a: (json.loads(json.dumps(plain(s)).replace(alone_id, run_id)), f) for a, (s, f) in alone[0].items()}
+    assert {a: (plain(s), f) for a, (s, f) in result.items()} == as_alone
 
 
 def test_an_entitys_parts_are_written_with_its_state_or_not_at_all(services, run_id) -> None:

@@ -88,7 +88,7 @@ def test_a_batch_waits_out_a_redis_outage_and_is_then_applied(services, run_id) 
         finally:
             proxy.close()
         errors = m.REDIS_ERRORS.labels("trust")._value.get() - errors_before
-        score = (await StateStore(direct, "trust", 10).get(run_id, "a1")).state_json
+        score = (await StateStore(direct, "trust", 10).get(run_id, "a1")).state_raw
         await flaky.aclose()
         await direct.aclose()
         return errors, json.loads(score)["score"]

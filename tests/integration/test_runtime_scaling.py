@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 
 from processors.baseline.logic import AgentBaseline
 from processors.runtime import StateStore
+from processors.runtime.statecodec import StateCodec
 from schemas import VITALS, Vitals
 
 from .runtime_workers import produce, running_worker
@@ -50,7 +51,7 @@ async def sample_counts(redis_url: str, run_id: str) -> dict[str, int]:
         counts = {}
         for a in range(AGENTS):
             snap = await store.get(run_id, f"{run_id}-a{a}")
-            state = AgentBaseline.model_validate_json(snap.state_json) if snap.state_json else None
+            state = StateCodec(AgentBaseline).decode(snap.state_raw) if snap.state_raw else None
             counts[f"a{a}"] = state.metrics["latency_ms"].count if state else 0
         return counts
     finally:

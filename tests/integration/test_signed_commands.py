@@ -111,7 +111,7 @@ def test_only_a_trusted_fresh_new_release_frees_a_quarantined_agent(services, ru
         finally:
             await client.aclose()
 
-    book = FleetHeader.model_validate_json(asyncio.run(book_state()).state_json)
+    book = FleetHeader.model_validate_json(asyncio.run(book_state()).state_raw)
     assert book.held["a1"].status == "quarantined"  # held at the end: no refused command freed it
 
 

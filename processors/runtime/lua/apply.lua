@@ -7,7 +7,7 @@
 -- KEYS[3]: the entity's parts hash (Processor.parts_of; same hash tag)
 -- ARGV[1]: version the change was computed from; ARGV[2]: the token that version must carry
 -- ('' = not checked: the change was computed from a read, not from the writer's own cache);
--- ARGV[3]: this write's token; ARGV[4]: new state JSON ('' = keep);
+-- ARGV[3]: this write's token; ARGV[4]: new state, encoded (statecodec.py; '' = keep);
 -- ARGV[5]: recent event ids JSON ('' = keep); ARGV[6]: history cap;
 -- ARGV[7]: outbox ('' = none; the writer has published the outbox it read, so it is replaced);
 -- ARGV[8]: n fences; then n (field, offset) pairs; then m = number of parts, m (part, JSON)
