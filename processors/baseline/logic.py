@@ -51,6 +51,7 @@ and the trust processor decides whether the fleet's state explains it.
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -157,23 +158,33 @@ class MetricState:
     s_run: int = 0  # consecutive samples the seasonal channel alone found surprising
     quiet: int = 0  # samples left in which a new episode no more severe than `reported` is not re-announced
     reported: Severity | None = None
-    # Time-of-day bucket -> [distinct days seen, last day, count, mean, m2]: at most 86400/season_bucket_s.
-    season: dict[int, list[float]] = field(default_factory=dict)
+    # The time-of-day profile, packed: one slot of five float64 (SLOT: distinct days seen, last day, count,
+    # mean, m2) per bucket, from bucket `season_at` on, wrapping at the day's end; it grows as buckets are
+    # first learned, to at most 86400/season_bucket_s slots; a slot never learned has days 0. One bytes
+    # object rather than a list per bucket: the step's working copy shares it, and it is stored and read
+    # as one block (a list per bucket made a days-old agent's state ~1,500 objects to encode).
+    # (A dict {bucket: [5 numbers]} only as read from a state stored as JSON before; packed at once.)
+    season: bytes | dict[int, list[float]] = b""
+    season_at: int = 0
     # Recent deviations' peaks, [sample number when it ended, peak level |z|, peak jump |z|], at most
     # `bursts` of them within the last `window` samples: how often something this far has been seen.
     bursts: list[list[float]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.season, dict):
+            self.season, self.season_at = _pack_profile(self.season)
 
     def stddev(self) -> float:
         return math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 0.0
 
     def copy(self) -> MetricState:
-        """A working copy. Its season buckets and remembered bursts are shared with the original: they are
-        replaced, never changed in place (_learn_season, _end_episode), so copying them was waste."""
+        """A working copy. Its season profile (bytes) and remembered bursts are shared with the original: they
+        are replaced, never changed in place (_learn_season, _end_episode)."""
         return MetricState(
             self.count, self.mean, self.m2, self.fast, self.rdev, self.l_exceed, self.l_excess, self.j_exceed,
             self.j_excess, self.deviating, self.normal, self.anomalous, self.severity, self.streak_ids,
             self.peak_level, self.peak_jump, self.s_exceed, self.s_excess, self.peak_season, self.s_run, self.quiet,
-            self.reported, dict(self.season), list(self.bursts),
+            self.reported, self.season, self.season_at, list(self.bursts),
         )  # fmt: skip
 
 
@@ -275,16 +286,40 @@ def season_z(ms: MetricState, x: float, key: SeasonKey | None, cfg: BaselineConf
     season_days distinct days (None before: the season says nothing): its z against the bucket, and
     give or take a bucket (the smallest |z| against it and its mature neighbours), so that a daily step
     a little early, or inside a bucket, is still what this time of day looks like."""
-    b = ms.season.get(key[1]) if key is not None else None
+    b = season_bucket(ms, key[1], cfg) if key is not None else None
     if key is None or b is None or b[0] < cfg.season_days:
         return None
     n = 86400 // cfg.season_bucket_s
-    near = (ms.season.get((key[1] + d) % n) for d in (-1, 1))
+    near = (season_bucket(ms, (key[1] + d) % n, cfg) for d in (-1, 1))
     zs = [(x - c[3]) / _season_scale(c, cfg) for c in (b, *near) if c is not None and c[0] >= cfg.season_days]
     return zs[0], min(zs, key=abs)
 
 
-def _season_scale(b: list[float], cfg: BaselineConfig) -> float:
+SLOT = struct.Struct("<5d")  # one bucket of the packed profile: days seen, last day, count, mean, m2
+NEW_BUCKET = (0.0, -1.0, 0.0, 0.0, 0.0)
+
+
+def season_bucket(ms: MetricState, bucket: int, cfg: BaselineConfig) -> tuple[float, ...] | None:
+    """A time-of-day bucket's (days seen, last day, count, mean, m2); None if it was never learned."""
+    at = (bucket - ms.season_at) % (86400 // cfg.season_bucket_s) * SLOT.size
+    if at >= len(ms.season):
+        return None
+    b = SLOT.unpack_from(ms.season, at)
+    return b if b[0] > 0 else None
+
+
+def _pack_profile(buckets: Mapping[int, Sequence[float]]) -> tuple[bytes, int]:
+    """{bucket: [5 numbers]} (a state stored as JSON before the profile was packed) as (profile, season_at)."""
+    if not buckets:
+        return b"", 0
+    first = min(buckets)
+    packed = bytearray(SLOT.size * (max(buckets) - first + 1))
+    for bucket, b in buckets.items():
+        SLOT.pack_into(packed, (bucket - first) * SLOT.size, *b)
+    return bytes(packed), first
+
+
+def _season_scale(b: Sequence[float], cfg: BaselineConfig) -> float:
     sd = math.sqrt(b[4] / (b[2] - 1)) if b[2] > 1 else 0.0
     return max(sd, _floor(b[3], cfg))
 
@@ -293,9 +328,8 @@ def _learn_season(ms: MetricState, x: float, key: SeasonKey, cfg: BaselineConfig
     """One sample into its time-of-day bucket. A mature bucket learns it winsorised to `clip` of its own
     scale, so an anomaly moves the profile little; a young one learns everything (it is learning the cycle)."""
     day, bucket = key
-    old = ms.season.get(bucket)
-    # A new list, never the stored one changed in place: working copies of a state share buckets (copy()).
-    b = ms.season[bucket] = [0.0, -1.0, 0.0, 0.0, 0.0] if old is None else list(old)
+    old = season_bucket(ms, bucket, cfg) if ms.season else None
+    b = list(NEW_BUCKET if old is None else old)
     if day != b[1]:
         b[0], b[1] = b[0] + 1, float(day)
     if b[0] >= cfg.season_days:
@@ -310,6 +344,14 @@ def _learn_season(ms: MetricState, x: float, key: SeasonKey, cfg: BaselineConfig
         mean = b[3] + alpha * delta
         m2 = (1 - alpha) * (b[4] / (count - 2) + alpha * delta * delta) * (count - 1)
     b[2], b[3], b[4] = count, mean, max(m2, 0.0)
+    # A new profile, never the stored one changed in place: working copies of a state share it (copy()).
+    profile = ms.season
+    if not profile:
+        ms.season_at = bucket
+    at = (bucket - ms.season_at) % (86400 // cfg.season_bucket_s) * SLOT.size
+    if at >= len(profile):  # past the packed range: grow it with never-learned slots
+        profile += bytes(at + SLOT.size - len(profile))
+    ms.season = profile[:at] + SLOT.pack(*b) + profile[at + SLOT.size :]
 
 
 def severity_of(surprise: float, cfg: BaselineConfig) -> Severity:
@@ -402,7 +444,7 @@ def _observe(state: AgentBaseline, v: Vitals, cfg: BaselineConfig) -> list[Outpu
             var = ms.stddev() ** 2
             ms.count = min(ms.count, cfg.warmup)
             ms.mean, ms.fast, ms.m2 = x, x, var * (ms.count - 1)
-            ms.season = {}
+            ms.season, ms.season_at = b"", 0
             continue
         if key is not None and not state.held:
             # The time-of-day profile learns every sample of an agent not in quarantine (winsorised once

@@ -2,10 +2,11 @@
 
 A state model that is a pydantic model is stored as its JSON (readable with redis-cli). A plain
 dataclass is stored as MessagePack through msgspec: the baseline's state, the one written on every
-vitals event, carries a time-of-day profile (up to 48 buckets x 5 numbers per metric, ~15 kB once an
-agent has run a day). Its JSON costs ~105 us to write and ~175 us to parse, almost all of it
-formatting and parsing floats; MessagePack stores a float as its 8 bytes (~16 and ~65 us), and the
-value read back is the value written, bit for bit, so decisions do not depend on which was read.
+vitals event, carries a time-of-day profile (up to 48 buckets x 5 numbers per metric once an agent
+has run a day). As JSON that state cost ~105 us to write and ~175 us to parse, almost all of it
+formatting and parsing floats; MessagePack stores a float as its 8 bytes (and the profile, packed,
+as one block of them), and the value read back is the value written, bit for bit, so decisions do
+not depend on whether a state was read or kept in memory.
 A dataclass state that was stored as JSON (before this codec) is still read: JSON starts with '{',
 MessagePack's map never does.
 """

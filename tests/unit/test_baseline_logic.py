@@ -10,7 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processors.baseline import AgentBaseline, BaselineConfig, observe
-from processors.baseline.logic import MetricState, judged_severity, learn, step
+from processors.baseline.logic import (
+    SLOT,
+    MetricState,
+    judged_severity,
+    learn,
+    season_bucket,
+    season_key,
+    step,
+)
+from processors.baseline.logic import _learn_season as learn_season
 from schemas import Anomaly, BaselineSnapshot, QuarantineDecision, Vitals
 
 CFG = BaselineConfig()
@@ -340,6 +349,33 @@ def test_a_step_never_changes_the_state_it_is_given(values: list[float]) -> None
     n0 = LEARNED_DAYS * PER_DAY
     step("a1", LEARNED, [at_5min(n0 + k, x) for k, x in enumerate(values)], CFG)
     assert before == LEARNED
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=6 * 86400), min_size=1, max_size=60))
+def test_the_packed_profile_holds_every_bucket_learned_and_no_other(offsets: list[int]) -> None:
+    """Samples at any times of day, in any order (the profile starts at the first one's bucket and wraps past
+    midnight): each bucket counts its own samples and the days it was seen on (a change of day counts), and
+    a bucket never seen reads as none."""
+    ms = MetricState()
+    seen: dict[int, tuple[int, int, int]] = {}  # bucket -> samples, days counted, last day
+    for t in offsets:
+        day, bucket = season_key(at_time(T0 + timedelta(seconds=t)), CFG)
+        learn_season(ms, 100.0, (day, bucket), CFG)
+        count, days, last = seen.get(bucket, (0, 0, -1))
+        seen[bucket] = (count + 1, days + (day != last), day)
+    buckets = 86400 // CFG.season_bucket_s
+    assert len(ms.season) <= buckets * SLOT.size
+    for bucket in range(buckets):
+        b = season_bucket(ms, bucket, CFG)
+        if bucket not in seen:
+            assert b is None
+        else:
+            assert b is not None and (b[2], b[0], b[1]) == seen[bucket]
+
+
+def at_time(t: datetime) -> Vitals:
+    return vitals(0).model_copy(update={"occurred_at": t})
 
 
 def test_a_missing_daily_peak_is_reported_by_the_seasonal_channel() -> None:
