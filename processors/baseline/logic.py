@@ -299,9 +299,14 @@ SLOT = struct.Struct("<5d")  # one bucket of the packed profile: days seen, last
 NEW_BUCKET = (0.0, -1.0, 0.0, 0.0, 0.0)
 
 
+def _slot_at(ms: MetricState, bucket: int, cfg: BaselineConfig) -> int:
+    """Where a bucket's slot is (or would be) in the packed profile, in bytes."""
+    return (bucket - ms.season_at) % (86400 // cfg.season_bucket_s) * SLOT.size
+
+
 def season_bucket(ms: MetricState, bucket: int, cfg: BaselineConfig) -> tuple[float, ...] | None:
     """A time-of-day bucket's (days seen, last day, count, mean, m2); None if it was never learned."""
-    at = (bucket - ms.season_at) % (86400 // cfg.season_bucket_s) * SLOT.size
+    at = _slot_at(ms, bucket, cfg)
     if at >= len(ms.season):
         return None
     b = SLOT.unpack_from(ms.season, at)
@@ -328,7 +333,7 @@ def _learn_season(ms: MetricState, x: float, key: SeasonKey, cfg: BaselineConfig
     """One sample into its time-of-day bucket. A mature bucket learns it winsorised to `clip` of its own
     scale, so an anomaly moves the profile little; a young one learns everything (it is learning the cycle)."""
     day, bucket = key
-    old = season_bucket(ms, bucket, cfg) if ms.season else None
+    old = season_bucket(ms, bucket, cfg)
     b = list(NEW_BUCKET if old is None else old)
     if day != b[1]:
         b[0], b[1] = b[0] + 1, float(day)
@@ -348,7 +353,7 @@ def _learn_season(ms: MetricState, x: float, key: SeasonKey, cfg: BaselineConfig
     profile = ms.season
     if not profile:
         ms.season_at = bucket
-    at = (bucket - ms.season_at) % (86400 // cfg.season_bucket_s) * SLOT.size
+    at = _slot_at(ms, bucket, cfg)
     if at >= len(profile):  # past the packed range: grow it with never-learned slots
         profile += bytes(at + SLOT.size - len(profile))
     ms.season = profile[:at] + SLOT.pack(*b) + profile[at + SLOT.size :]
