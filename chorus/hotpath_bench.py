@@ -22,7 +22,6 @@ import asyncio
 import gc
 import hashlib
 import itertools
-import json
 import statistics
 import time
 import uuid
@@ -34,7 +33,7 @@ import click
 from processors.baseline.app import make_processor
 from processors.runtime import BatchRunner, Record, Settings
 from processors.runtime.redisclient import async_client
-from processors.runtime.statecodec import StateCodec, plain
+from processors.runtime.statecodec import StateCodec
 from processors.runtime.store import EntityRef, StateStore, Write
 from schemas import VITALS, Intention, Vitals, decode, encode
 
@@ -96,7 +95,7 @@ def main(events: int, agents: int, per_batch: int, rounds: int, store: bool, run
         step_us = _cpu_us(lambda: _steps(processor, by_agent, per_batch, states, outputs), events)  # noqa: B023
         figures.setdefault("baseline step per vitals", []).append(step_us)
         for agent in sorted(states):
-            outputs.update(json.dumps(plain(codec.encode(states[agent])), sort_keys=True).encode())
+            outputs.update(codec.encode(states[agent]))
         digest = outputs.hexdigest()[:16]
         # The bench's stream spans minutes of event time; a fleet that has run for days carries a full
         # time-of-day profile per metric (48 buckets), which every step's working copy used to copy.

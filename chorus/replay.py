@@ -38,7 +38,7 @@ from processors.conflict import CLAIMS
 from processors.quarantine import SEQUENCED
 from processors.runtime.kafka import commit_group_offsets, end_offsets
 from processors.runtime.security import client_config
-from processors.runtime.statecodec import plain
+from processors.runtime.statecodec import as_json
 from processors.trust import CONFLICTS_BY_AGENT
 from schemas import ANOMALIES, COMMANDS, CONFLICTS, INTENTIONS, QUARANTINE, VITALS
 
@@ -359,7 +359,7 @@ def final_state(store: redis.Redis, run_id: str) -> dict[str, Any]:
         elif kind == "hash":
             value = store.hget(key, "s")
             if value is not None:
-                state[name] = json.loads(json.dumps(plain(value)).replace(run_id, "<run>"))
+                state[name] = json.loads(as_json(value).decode().replace(run_id, "<run>"))
         elif kind == "list":
             state[name] = [v.decode().replace(run_id, "<run>") for v in store.lrange(key, 0, -1)]
     return dict(sorted(state.items()))

@@ -51,7 +51,7 @@ from processors.conflict.topics import CLAIMS, INTERNAL_TOPICS
 from processors.runtime import EntityRef, Settings, StateStore
 from processors.runtime.app import event_time_rule
 from processors.runtime.kafka import end_offsets
-from processors.runtime.statecodec import plain
+from processors.runtime.statecodec import as_json
 from processors.runtime.topics import ensure_topics
 from schemas import (
     ADMITTED,
@@ -529,13 +529,13 @@ def _check_state(services: Services, run_id: str, agents: int, report: Report) -
         finally:
             await client.aclose()
         for ref in refs:
-            b = plain(baseline[ref].state_raw) if baseline[ref].state_raw else {}
+            b = json.loads(as_json(baseline[ref].state_raw or b"{}"))
             counts = {m.get("count") for m in b.get("metrics", {}).values()}
             if counts == {GOOD_VITALS_PER_AGENT}:
                 report.baseline_agents_exact += 1
             else:
                 report.baseline_agents_wrong.append(f"{ref.entity}: {sorted(map(str, counts))}")
-            t = plain(trust[ref].state_raw) if trust[ref].state_raw else {}
+            t = json.loads(as_json(trust[ref].state_raw or b"{}"))
             if t.get("clean") == GOOD_INTENTIONS_PER_AGENT and t.get("changes", 0) == 0:
                 report.trust_agents_exact += 1
             else:

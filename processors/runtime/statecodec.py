@@ -14,8 +14,7 @@ MessagePack's map never does.
 from __future__ import annotations
 
 import dataclasses
-import json
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import msgspec
 from pydantic import BaseModel, ValidationError
@@ -53,8 +52,6 @@ class StateCodec(Generic[S]):
             raise ValueError(f"stored state does not fit {name}: {exc}") from exc
 
 
-def plain(raw: bytes) -> Any:
-    """A stored state as plain JSON values, whichever codec wrote it (for digests and inspection)."""
-    if raw[:1] == b"{":
-        return json.loads(raw)
-    return json.loads(msgspec.json.encode(msgspec.msgpack.decode(raw)))
+def as_json(raw: bytes) -> bytes:
+    """A stored state as JSON text, whichever codec wrote it (for digests and inspection)."""
+    return raw if raw[:1] == b"{" else msgspec.json.encode(msgspec.msgpack.decode(raw))

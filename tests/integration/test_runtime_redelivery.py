@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 
 from processors.baseline.app import make_processor as baseline_processor
 from processors.runtime import BatchRunner, ConfluentSender, Record, Settings, StateStore
-from processors.runtime.statecodec import plain
+from processors.runtime.statecodec import as_json
 from processors.runtime.store import VERSION_MOVED, EntityRef, Write
 from processors.trust import TrustPolicy
 from processors.trust.app import make_processor as trust_processor
@@ -161,10 +161,10 @@ def test_workers_taking_turns_on_the_same_agents_never_step_from_a_stale_cached_
     other = f"{run_id}-b"
     taking_turns = asyncio.run(apply(services, processor, other, chunks(vitals_records(other, 90), 10), workers=2))
     as_alone = {
-        agent: (json.loads(json.dumps(plain(state)).replace(other, run_id)), fences)
+        agent: (json.loads(as_json(state).decode().replace(other, run_id)), fences)
         for agent, (state, fences) in taking_turns[0].items()
     }
-    assert as_alone == {agent: (plain(state), fences) for agent, (state, fences) in alone[0].items()}
+    assert as_alone == {agent: (json.loads(as_json(state)), fences) for agent, (state, fences) in alone[0].items()}
 
 
 class CountingStore(StateStore):
@@ -229,8 +229,8 @@ def test_a_state_written_by_another_writer_since_is_never_overwritten_from_the_c
     shift = {rec.value: rec.value.replace(run_id.encode(), alone_id.encode()) for rec in records}
     alone_records = [Record(r.topic, r.partition, r.offset, r.key, shift[r.value]) for r in second + third]
     alone = asyncio.run(apply(services, processor, alone_id, [alone_records[:30], alone_records[30:]], state_cache=0))
-    as_alone = {a: (json.loads(json.dumps(plain(s)).replace(alone_id, run_id)), f) for a, (s, f) in alone[0].items()}
-    assert {a: (plain(s), f) for a, (s, f) in result.items()} == as_alone
+    as_alone = {a: (json.loads(as_json(s).decode().replace(alone_id, run_id)), f) for a, (s, f) in alone[0].items()}
+    assert {a: (json.loads(as_json(s)), f) for a, (s, f) in result.items()} == as_alone
 
 
 def test_an_entitys_parts_are_written_with_its_state_or_not_at_all(services, run_id) -> None:

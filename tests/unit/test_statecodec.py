@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from processors.baseline import AgentBaseline, BaselineConfig, step
 from processors.baseline.logic import season_bucket
-from processors.runtime.statecodec import StateCodec, plain
+from processors.runtime.statecodec import StateCodec, as_json
 from processors.trust.logic import TrustState
 from schemas import Vitals
 
@@ -57,10 +58,10 @@ def test_a_baseline_state_stored_as_json_before_is_still_read() -> None:
     assert BASELINE.decode(BASELINE.encode(stepped)) == stepped
 
 
-def test_the_plain_view_reads_either_format() -> None:
+def test_either_format_reads_as_json() -> None:
     state = BASELINE.decode(STORED_AS_JSON)
-    assert plain(STORED_AS_JSON)["metrics"]["latency_ms"]["m2"] == 2.8000000000000007
-    assert plain(BASELINE.encode(state))["metrics"]["latency_ms"]["m2"] == 2.8000000000000007
+    assert json.loads(as_json(STORED_AS_JSON))["metrics"]["latency_ms"]["m2"] == 2.8000000000000007
+    assert json.loads(as_json(BASELINE.encode(state)))["metrics"]["latency_ms"]["m2"] == 2.8000000000000007
 
 
 @pytest.mark.parametrize(
