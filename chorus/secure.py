@@ -85,7 +85,7 @@ GRANTS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
         ("chorus-quarantine",),
     ),
     "healing": (
-        (QUARANTINE.name, VITALS.name, INTENTIONS.name, BASELINES.name, ANOMALIES.name, TRUST.name, CONFLICTS.name,
+        (QUARANTINE.name, VITALS.name, HELD.name, BASELINES.name, ANOMALIES.name, TRUST.name, CONFLICTS.name,
          COMMANDS.name, DIAGNOSES.name, HEALING.name, RECOVERY.name),
         (DIAGNOSES.name, HEALING.name, RECOVERY.name, MEMORY.name, DEADLETTER.name),
         ("chorus-healing",),

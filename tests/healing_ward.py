@@ -19,7 +19,7 @@ from schemas import (
     HealingAction,
     HealingOutcome,
     ImmuneMemory,
-    Intention,
+    IntentionHeld,
     MetricBaseline,
     OperatorCommand,
     QuarantineDecision,
@@ -129,6 +129,8 @@ def command(agent: str, t: float, what: str) -> OperatorCommand:
                            command=what, operator="alice")  # fmt: skip
 
 
-def claim(agent: str, t: float) -> Intention:
-    return Intention(event_id=_id("i"), occurred_at=at(t), producer="sim", run_id=RUN, agent_id=agent,
-                     action="acquire", resource="gpu", amount=8.0, priority=9, hold_s=60.0)  # fmt: skip
+def claim(agent: str, t: float) -> IntentionHeld:
+    """An acquisition of a quarantined agent, as the gate publishes it when it holds it."""
+    intention = _id("i")
+    return IntentionHeld(event_id=_id("h"), occurred_at=at(t), producer="quarantine", run_id=RUN, agent_id=agent,
+                         causation_ids=(intention,), intention_id=intention, action="acquire", resource="gpu")  # fmt: skip

@@ -1,6 +1,6 @@
 """The healing processor's Faust shell: `chorus worker healing` (or `faust -A processors.healing.app worker`).
 
-Reads what it needs to diagnose and verify (vitals, intentions, baselines, anomalies, trust, conflicts,
+Reads what it needs to diagnose and verify (vitals, the intentions the gate held, baselines, anomalies, trust, conflicts,
 quarantine decisions, operator commands) and its own diagnoses, actions and outcomes;
 writes diagnoses, healing actions, outcomes (verified cures release the agent) and the
 immune memory.
@@ -18,7 +18,7 @@ from schemas import (
     CONFLICTS,
     DIAGNOSES,
     HEALING,
-    INTENTIONS,
+    HELD,
     QUARANTINE,
     RECOVERY,
     TRUST,
@@ -47,7 +47,7 @@ def make_processor(policy: HealingPolicy) -> Processor[HealingState]:
     return Processor(
         name=PRODUCER,
         sources=(
-            QUARANTINE, VITALS, INTENTIONS, BASELINES, ANOMALIES, TRUST, CONFLICTS, COMMANDS, DIAGNOSES, HEALING,
+            QUARANTINE, VITALS, HELD, BASELINES, ANOMALIES, TRUST, CONFLICTS, COMMANDS, DIAGNOSES, HEALING,
             RECOVERY,
         ),
         state_model=HealingState,

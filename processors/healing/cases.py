@@ -44,7 +44,7 @@ from schemas import (
     HealingAction,
     HealingKind,
     HealingOutcome,
-    Intention,
+    IntentionHeld,
     OperatorCommand,
     QuarantineDecision,
     TrustChange,
@@ -120,7 +120,7 @@ def handle(agent: str, state: AgentHealth, event: Event, policy: HealingPolicy, 
                                ratio=ratio, delta=event.value - event.mean)  # fmt: skip
             state.anomalies = _capped(state.anomalies + [seen], event.occurred_at, policy)
             r.changed = True
-        case Intention():
+        case IntentionHeld():
             _on_claim(agent, state, event, policy, r)
         case ConflictPrediction():
             _on_conflict(agent, state, event, policy, r)
@@ -180,8 +180,8 @@ def _on_conflict(agent: str, state: AgentHealth, c: ConflictPrediction, policy: 
         _diagnose(agent, state, c, policy, r, forced="defiance")
 
 
-def _on_claim(agent: str, state: AgentHealth, i: Intention, policy: HealingPolicy, r: Result) -> None:
-    """An acquisition after the quarantine took effect: the agent ignores its quarantine (the gate holds it)."""
+def _on_claim(agent: str, state: AgentHealth, i: IntentionHeld, policy: HealingPolicy, r: Result) -> None:
+    """An acquisition the gate held after the quarantine reached the agent: it ignores its quarantine."""
     case = state.case
     if case is None or i.action != "acquire" or i.occurred_at <= _held_from(case, policy):
         return
@@ -190,7 +190,7 @@ def _on_claim(agent: str, state: AgentHealth, i: Intention, policy: HealingPolic
         case.claimed, case.good = True, 0
     if not case.defied:
         case.defied = True
-        seen = ConflictSeen(id=i.event_id, at=i.occurred_at, window_start=i.occurred_at, aggressor=False)
+        seen = ConflictSeen(id=i.intention_id, at=i.occurred_at, window_start=i.occurred_at, aggressor=False)
         state.conflicts = _capped(state.conflicts + [seen], i.occurred_at, policy)
         if case.condition not in (None, "defiance"):
             _diagnose(agent, state, i, policy, r, forced="defiance")

@@ -16,6 +16,7 @@ from schemas import (
     CONFLICTS,
     DIAGNOSES,
     HEALING,
+    HELD,
     INTENTIONS,
     QUARANTINE,
     RECOVERY,
@@ -45,7 +46,7 @@ HEALING_ENV = {
     )
 }  # fmt: skip
 Q_SOURCES = [INTENTIONS.name, CONFLICTS.name, TRUST.name, ANOMALIES.name, COMMANDS.name, RECOVERY.name]
-H_SOURCES = [QUARANTINE.name, VITALS.name, INTENTIONS.name, BASELINES.name, ANOMALIES.name, TRUST.name,
+H_SOURCES = [QUARANTINE.name, VITALS.name, HELD.name, BASELINES.name, ANOMALIES.name, TRUST.name,
              CONFLICTS.name, COMMANDS.name, DIAGNOSES.name, HEALING.name, RECOVERY.name]  # fmt: skip
 
 
