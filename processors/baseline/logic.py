@@ -160,9 +160,9 @@ class MetricState:
     reported: Severity | None = None
     # The time-of-day profile, packed: one slot of five float64 (SLOT: distinct days seen, last day, count,
     # mean, m2) per bucket, from bucket `season_at` on, wrapping at the day's end; it grows as buckets are
-    # first learned, to at most 86400/season_bucket_s slots; a slot never learned has days 0. One bytes
-    # object rather than a list per bucket: the step's working copy shares it, and it is stored and read
-    # as one block (a list per bucket made a days-old agent's state ~1,500 objects to encode).
+    # first learned, to at most 86400/season_bucket_s slots; a slot never learned has days 0. One block
+    # rather than a list per bucket: it is stored and read as one (a list per bucket made a days-old
+    # agent's state ~1,500 objects to encode), and a working copy updates its own copy of it in place.
     # (A dict {bucket: [5 numbers]} only as read from a state stored as JSON before; packed at once.)
     season: bytes | dict[int, list[float]] = b""
     season_at: int = 0
@@ -178,13 +178,14 @@ class MetricState:
         return math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 0.0
 
     def copy(self) -> MetricState:
-        """A working copy. Its season profile (bytes) and remembered bursts are shared with the original: they
-        are replaced, never changed in place (_learn_season, _end_episode)."""
+        """A working copy. Its season profile is its own (a bytearray, learned in place: one copy per step, not
+        one per sample); its remembered bursts are shared with the original: replaced, never changed in place
+        (_end_episode)."""
         return MetricState(
             self.count, self.mean, self.m2, self.fast, self.rdev, self.l_exceed, self.l_excess, self.j_exceed,
             self.j_excess, self.deviating, self.normal, self.anomalous, self.severity, self.streak_ids,
             self.peak_level, self.peak_jump, self.s_exceed, self.s_excess, self.peak_season, self.s_run, self.quiet,
-            self.reported, self.season, self.season_at, list(self.bursts),
+            self.reported, bytearray(self.season), self.season_at, list(self.bursts),
         )  # fmt: skip
 
 
@@ -349,14 +350,15 @@ def _learn_season(ms: MetricState, x: float, key: SeasonKey, cfg: BaselineConfig
         mean = b[3] + alpha * delta
         m2 = (1 - alpha) * (b[4] / (count - 2) + alpha * delta * delta) * (count - 1)
     b[2], b[3], b[4] = count, mean, max(m2, 0.0)
-    # A new profile, never the stored one changed in place: working copies of a state share it (copy()).
     profile = ms.season
+    if type(profile) is not bytearray:  # a metric first seen in this step: b"" (copy() gives the rest their own)
+        profile = ms.season = bytearray(profile)
     if not profile:
         ms.season_at = bucket
     at = _slot_at(ms, bucket, cfg)
     if at >= len(profile):  # past the packed range: grow it with never-learned slots
-        profile += bytes(at + SLOT.size - len(profile))
-    ms.season = profile[:at] + SLOT.pack(*b) + profile[at + SLOT.size :]
+        profile.extend(bytes(at + SLOT.size - len(profile)))
+    SLOT.pack_into(profile, at, *b)
 
 
 def severity_of(surprise: float, cfg: BaselineConfig) -> Severity:
