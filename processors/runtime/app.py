@@ -213,6 +213,7 @@ def _build_confluent(
             relay_starts=RelayStarts(
                 redis.Redis.from_url(s.redis_url, socket_connect_timeout=5, socket_timeout=10), ident
             ),
+            fetch_wait_ms=processor.fetch_wait_ms,
         )
         gate = _Gate(processor.name, s, client, source)
         log.info(

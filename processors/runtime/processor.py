@@ -52,6 +52,9 @@ class Processor(Generic[S]):
       reads only the parts a batch's events name, calls `step(entity, header, events, parts)` with
       their stored JSON (absent = new), and writes the header, the parts in `Step.parts` and the
       outbox in one compare-and-set (the parts hash shares the entity's hash tag).
+    - `fetch_wait_ms`: for a processor whose decisions take seconds anyway (healing), how long a fetch
+      may wait for a megabyte to gather instead of returning at the first record: up to that much
+      latency, for a fraction of the fetches (its own loop turns and the broker's requests).
 
     Events reach `step` in the ordering rule's order: by event time, then by the source's place in
     `sources`, then by event id (see `merge_key`).
@@ -68,6 +71,7 @@ class Processor(Generic[S]):
     internal_topics: tuple[TopicSpec, ...] = ()
     copies: Mapping[str, str] = field(default_factory=dict)
     parts_of: Callable[[Event], Iterable[str]] | None = None
+    fetch_wait_ms: int | None = None
 
     def apply(self, entity: str, state: S | None, events: Sequence[Event], parts: Mapping[str, bytes]) -> Step[S]:
         """Call `step`, with the entity's parts when it has them (`parts_of`)."""

@@ -70,9 +70,12 @@ class ConfluentSource:
         instance_id: str | None = None,
         session_timeout_ms: int = 10000,
         relay_starts: RelayStarts | None = None,
+        fetch_wait_ms: int | None = None,
     ) -> None:
         """`client`: the connection's settings (security.client_config); default: the environment's.
-        `relay_starts`: where a new group starts its internal topics (relaystart.py); without it, at their end."""
+        `relay_starts`: where a new group starts its internal topics (relaystart.py); without it, at their end.
+        `fetch_wait_ms`: a fetch waits up to this long for a megabyte (Processor.fetch_wait_ms); default: it
+        returns at the first record."""
         self._topics = list(topics)
         self._own = frozenset(own_topics)
         self._internal = frozenset(internal_topics)
@@ -85,12 +88,14 @@ class ConfluentSource:
         self._revoked: set[tuple[str, int]] = set()
         self._assigned: list[TopicPartition] = []
         static = {"group.instance.id": instance_id} if instance_id else {}
+        patient = {"fetch.min.bytes": 1 << 20, "fetch.wait.max.ms": fetch_wait_ms} if fetch_wait_ms is not None else {}
         self._consumer = Consumer(
             {
                 **(client or client_config(bootstrap=bootstrap)),
                 "bootstrap.servers": bootstrap,
                 "group.id": group,
                 **static,
+                **patient,
                 "session.timeout.ms": session_timeout_ms,
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
