@@ -1,7 +1,7 @@
 """The healing processor's Faust shell: `chorus worker healing` (or `faust -A processors.healing.app worker`).
 
-Reads what it needs to diagnose and verify (vitals, the intentions the gate held, baselines, anomalies, trust, conflicts,
-quarantine decisions, operator commands) and its own diagnoses, actions and outcomes;
+Reads what it needs to diagnose and verify (vitals, the intentions the gate held, baselines, anomalies,
+trust, conflicts, quarantine decisions, operator commands) and its own diagnoses, actions and outcomes;
 writes diagnoses, healing actions, outcomes (verified cures release the agent) and the
 immune memory.
 """
