@@ -36,6 +36,7 @@ class TrustState(BaseModel):
     incident_at: datetime | None = None
     incident_charged: float = 0.0
     incident_cause: str | None = None  # the anomaly that opened the current incident
+    incident_critical: bool = False  # a critical anomaly is part of it: contention can never explain it
     # The latest contention the agent suffered without being aggressive: until when it explains the
     # agent's symptoms, the conflict event that showed it, and what to say about it.
     contended_until: datetime | None = None
@@ -123,7 +124,9 @@ def _anomaly(
     points = max(0.0, penalty - charged)
     latest = max(state.incident_at, event.occurred_at) if ongoing and state.incident_at else event.occurred_at
     opened_by = state.incident_cause if ongoing else event.event_id
-    update = {"incident_at": latest, "incident_charged": max(charged, penalty), "incident_cause": opened_by}
+    critical = (state.incident_critical if ongoing else False) or event.severity == "critical"
+    update = {"incident_at": latest, "incident_charged": max(charged, penalty), "incident_cause": opened_by,
+              "incident_critical": critical}  # fmt: skip
     state = state.model_copy(update=update)
     if points == 0.0:
         return state.model_copy(update={"clean": 0}), None
@@ -203,9 +206,11 @@ def _refund(
     agent_id: str, state: TrustState, event: ConflictPrediction, policy: TrustPolicy
 ) -> tuple[TrustState, TrustChange | None]:
     """The prediction of a window closes after the symptoms it explains were charged: give back what the
-    incident cost if it began in the window (or its grace before it), and say whom it is blamed on."""
+    incident cost if it began in the window (or its grace before it), and say whom it is blamed on. Not
+    when the incident holds a critical anomaly: that is beyond what contention does to an agent, whenever
+    the contention is learned of (a refund would also clear the anomaly from healing's evidence)."""
     began = state.incident_at
-    if state.incident_charged <= 0 or began is None or state.incident_cause is None:
+    if state.incident_charged <= 0 or began is None or state.incident_cause is None or state.incident_critical:
         return state, None
     if not (event.window_start - timedelta(seconds=policy.victim_grace_s) <= began <= state.contended_until):  # type: ignore[operator]
         return state, None

@@ -351,3 +351,14 @@ def test_symptoms_charged_before_the_contention_was_predicted_are_given_back() -
     assert (charged.reason, charged.after) == ("anomaly", 100 - POLICY.anomaly_penalty["high"])
     assert (refunded.reason, refunded.after) == ("attributed", 100)
     assert refunded.causation_ids == ("cf-11", "an-5")
+
+
+@pytest.mark.parametrize("first", ["critical", "high"])
+def test_an_incident_with_a_critical_anomaly_is_not_given_back_when_contention_is_learned_of_later(first) -> None:
+    # Found in `chorus eval --scenario healing`: a flooding agent (requests 15x its mean, critical) had
+    # claimed in the hoarder's window; the refund cleared its critical anomaly from healing's evidence, the
+    # flood was diagnosed "unknown" and never throttled.
+    incident = [anomaly(5, first), anomaly(6, "critical" if first == "high" else "high")]
+    result = step(AGENT, None, [*incident, victim_of(11)], POLICY)
+    assert [c.reason for c in changes(result)] == ["anomaly"] * len(changes(result))
+    assert result.state.score == 100 - POLICY.anomaly_penalty["critical"]
