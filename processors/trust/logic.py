@@ -124,7 +124,7 @@ def _anomaly(
     points = max(0.0, penalty - charged)
     latest = max(state.incident_at, event.occurred_at) if ongoing and state.incident_at else event.occurred_at
     opened_by = state.incident_cause if ongoing else event.event_id
-    critical = (state.incident_critical if ongoing else False) or event.severity == "critical"
+    critical = (ongoing and state.incident_critical) or event.severity == "critical"
     update = {"incident_at": latest, "incident_charged": max(charged, penalty), "incident_cause": opened_by,
               "incident_critical": critical}  # fmt: skip
     state = state.model_copy(update=update)
