@@ -156,6 +156,10 @@ def _on_quarantine(agent: str, state: AgentHealth, d: QuarantineDecision, r: Res
     elif d.action == "release" and state.case is not None:
         r.history.append(f"{d.occurred_at.isoformat()} {agent} case closed ({d.reason}, was {state.case.status})")
         state.case = None
+        if d.reason == "recovered":
+            # A verified cure closes what its evidence showed: an agent quarantined again within the evidence
+            # horizon is diagnosed from what it shows now (a cured hoarder that floods is a flood).
+            state.anomalies, state.conflicts, state.trust = [], [], []
         r.changed = True
 
 

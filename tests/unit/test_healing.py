@@ -71,6 +71,18 @@ def test_a_hoarder_is_diagnosed_healed_verified_and_memory_makes_the_next_cure_c
     assert ward.states["agent:h2"].agent.case is None  # closed by the release
 
 
+def test_a_cured_agent_infected_again_is_diagnosed_from_what_it_shows_now() -> None:
+    # Found in `chorus eval --scenario healing`: a hoarder cured in wave 1 flooded in wave 2, inside the
+    # evidence horizon, and its old aggressive claims made the flood a hoarding (three actions to a cure).
+    ward = Ward(POLICY)
+    cured_at = run_patient(ward, "h1", 30, {"reset_state": 2})
+    t = cured_at + 20  # well within the evidence horizon of the wave-1 claims
+    ward.feed(anomaly("h1", t, "requests_per_s", 15 * NORMAL["requests_per_s"]), quarantine("h1", t + 1, "critical_anomaly"))
+    for k in range(2, 2 + int(POLICY.diagnosis_delay_s) + 2):
+        ward.feed(vitals("h1", t + k, requests_per_s=15 * NORMAL["requests_per_s"]))
+    assert [d.condition for d in ward.of(Diagnosis) if d.agent_id == "h1"] == ["resource_hoarding", "request_flood"]
+
+
 def test_no_cure_without_a_baseline_to_compare_with() -> None:
     ward = Ward(POLICY)
     ward.feed(conflict("x", 8, 3), anomaly("x", 9, "cpu", SICK_CPU), quarantine("x", 10))
