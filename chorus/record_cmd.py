@@ -36,7 +36,7 @@ def _time(value: str | None) -> datetime | None:
     type=click.Choice(["inputs", "all"]),
     default="inputs",
     show_default=True,
-    help="inputs: intentions, vitals, operator commands, ground truth; all: also every decision.",
+    help="inputs: intentions, vitals, operator commands, ground truth, healing's verdicts; all: also every decision.",
 )
 @click.option("--from", "since", default=None, metavar="TIME", help="Only events that occurred at or after TIME.")
 @click.option("--to", "until", default=None, metavar="TIME", help="Only events that occurred at or before TIME.")

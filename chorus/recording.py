@@ -25,14 +25,28 @@ from typing import Any
 
 import zstandard
 
-from schemas import ADMITTED, ANOMALIES, BASELINES, COMMANDS, CONFLICTS, INTENTIONS, QUARANTINE, TRUST, TRUTH, VITALS
+from schemas import (
+    ADMITTED,
+    ANOMALIES,
+    BASELINES,
+    COMMANDS,
+    CONFLICTS,
+    INTENTIONS,
+    QUARANTINE,
+    RECOVERY,
+    TRUST,
+    TRUTH,
+    VITALS,
+)
 
 from .errors import RecordingError
 
 KIND = "chorus-recording"
 FORMAT = 1
-# What a replay re-publishes: what the agents, the operators and the simulator wrote.
-INPUT_TOPICS = (INTENTIONS.name, VITALS.name, COMMANDS.name, TRUTH.name)
+# What a replay re-publishes: what the agents, the operators and the simulator wrote, and healing's verdicts.
+# Healing is not replayed (it reads quarantine decisions and quarantine reads its cures: a cycle no stage
+# order settles), so its verified cures are inputs of a replay, as an operator's release is.
+INPUT_TOPICS = (INTENTIONS.name, VITALS.name, COMMANDS.name, TRUTH.name, RECOVERY.name)
 # What the processors decided: what `chorus diff` compares.
 DECISION_TOPICS = (ANOMALIES.name, BASELINES.name, CONFLICTS.name, TRUST.name, QUARANTINE.name, ADMITTED.name)
 # Settings that change decisions: a replay runs with the recorded values.

@@ -52,7 +52,8 @@ STAGE_TIMEOUT_S = 600.0
 REPLAY_MAX_WAIT_S = "3600"
 QUARANTINE_INPUTS = tuple(SEQUENCED)  # the topics the quarantine app copies into its sequence
 # The healing processor is not replayed: it reads quarantine decisions and quarantine reads its
-# recoveries, a cycle that no dependency order settles (see docs/architecture.md).
+# recoveries, a cycle that no dependency order settles (see docs/architecture.md). Its recorded
+# verdicts are inputs instead (recording.INPUT_TOPICS), so a recorded cure releases as it did live.
 REPLAYED = ("baseline", "trust", "conflict", "quarantine")
 
 
